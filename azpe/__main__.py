@@ -1,0 +1,5 @@
+"""``python -m azpe``."""
+
+from azpe.cli import main
+
+main()

@@ -1,0 +1,163 @@
+"""The az runner: the only module that starts processes.
+
+It resolves az once, runs it with an argv list (never a shell) in a clean environment with a
+timeout, decodes its JSON and turns failures into typed errors (``azpe.az_errors``).
+Children run in their own session so that a Ctrl-C at the terminal reaches azpe only: azpe
+decides whether a running az may finish (design.md §3, step 8).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from azpe.az_errors import classify
+from azpe.errors import AuthError, AzTimeout, AzureError
+
+log = logging.getLogger("azpe")
+
+# Settings forced on every az child: no telemetry upload, no colour codes in stderr.
+_CHILD_SETTINGS = {
+    "AZURE_CORE_COLLECT_TELEMETRY": "false",
+    "AZURE_CORE_NO_COLOR": "true",
+    "AZURE_CORE_SURVEY_MESSAGE": "false",
+    "PYTHONIOENCODING": "utf-8",
+}
+# Settings that would change az's output shape or silence errors azpe must see.
+_CHILD_DROPPED = (
+    "AZURE_CORE_OUTPUT",
+    "AZURE_CORE_ONLY_SHOW_ERRORS",
+    "AZURE_CORE_DISABLE_CONFIRM_PROMPT",
+)
+
+
+def child_env(base: Mapping[str, str]) -> dict[str, str]:
+    """The environment for az: the user's (login, proxies, config dir) made predictable."""
+    env = {k: v for k, v in base.items() if k not in _CHILD_DROPPED}
+    env.update(_CHILD_SETTINGS)
+    return env
+
+
+def resolve_az(explicit: str | None, environ: Mapping[str, str]) -> str:
+    """``--az``, else ``$AZPE_AZ``, else ``az`` on PATH; ``shutil.which`` finds az.cmd too."""
+    wanted = explicit or environ.get("AZPE_AZ") or "az"
+    found = shutil.which(wanted)
+    if found is None:
+        raise AuthError(
+            f"az not found: {wanted!r}",
+            code="AzNotFound",
+            hint="Install the Azure CLI (https://aka.ms/azcli) or point azpe at it "
+            "with --az PATH or AZPE_AZ.",
+        )
+    return found
+
+
+@dataclass(frozen=True)
+class AzResult:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+
+class AzRunner:
+    """Runs az. Thread-safe: scheduler workers share one runner."""
+
+    def __init__(
+        self,
+        executable: str,
+        *,
+        timeout: float,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.executable = executable
+        self.timeout = timeout
+        self._env = child_env(os.environ if env is None else env)
+        self._lock = threading.Lock()
+        self._running: set[subprocess.Popen[str]] = set()
+        self.calls = 0
+
+    def argv(self, args: Sequence[str]) -> list[str]:
+        return [self.executable, *args]
+
+    def run(self, args: Sequence[str], *, timeout: float | None = None) -> AzResult:
+        """Run az once; raise a typed error unless it exited 0."""
+        argv = self.argv(args)
+        limit = self.timeout if timeout is None else timeout
+        log.info("az: %s", " ".join(argv))
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=self._env,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            **_new_session(),
+        )
+        with self._lock:
+            self._running.add(proc)
+            self.calls += 1
+        try:
+            stdout, stderr = proc.communicate(timeout=limit)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.communicate(timeout=5)  # reap it; its output no longer matters
+            raise AzTimeout(
+                f"az did not answer within {limit:g} s and was stopped: {' '.join(args[:3])}",
+                hint="Raise --timeout if the service is slow; azpe re-reads state before "
+                "deciding what a timed-out write did.",
+            ) from None
+        finally:
+            with self._lock:
+                self._running.discard(proc)
+        result = AzResult(tuple(argv), proc.returncode, stdout, stderr, time.monotonic() - started)
+        log.debug("az exited %d after %.2f s", result.returncode, result.seconds)
+        if result.stderr.strip():
+            log.debug("az stderr: %s", result.stderr.strip())
+        if result.returncode != 0:
+            raise classify(result.returncode, result.stderr)
+        return result
+
+    def run_json(self, args: Sequence[str], *, timeout: float | None = None) -> Any:
+        """Run az with ``-o json`` and decode stdout (None when az printed nothing)."""
+        result = self.run([*args, "-o", "json"], timeout=timeout)
+        text = result.stdout.strip()
+        if not text:
+            return None
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise AzureError(
+                f"az printed output that is not JSON ({exc.msg} at line {exc.lineno})",
+                code="UnexpectedOutput",
+                hint="Run with -vv to see what az printed.",
+            ) from None
+
+    def kill_running(self) -> int:
+        """Stop every az still running (after the Ctrl-C grace); returns how many."""
+        with self._lock:
+            procs = list(self._running)
+        for proc in procs:
+            proc.kill()
+        return len(procs)
+
+
+def _new_session() -> dict[str, Any]:
+    if sys.platform == "win32":
+        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+    return {"start_new_session": True}

@@ -1,0 +1,185 @@
+"""Turn a failed az run (exit code + stderr) into a typed error.
+
+az prints errors in two shapes (az-reference.md, "Errors"):
+- network family: ``ERROR: Conflict({"error": {"code": "ServerIsBusy", "message": "..."}})``
+- postgres family (SDK): ``ERROR: (ServerIsBusy) Server ... busy`` / ``Code: ...`` / ``Message: ...``
+The decision uses az's exit code and the ARM error code, never "stderr is empty".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from azpe.errors import (
+    AuthError,
+    AzpeError,
+    AzureError,
+    NotFound,
+    ServerNotReady,
+    TransientError,
+)
+
+TRANSIENT_CODES = frozenset(
+    code.lower()
+    for code in (
+        "ServerIsBusy",
+        "ServerBusy",
+        "TooManyRequests",
+        "RetryableError",
+        "AnotherOperationInProgress",
+        "OperationPreempted",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "GatewayTimeout",
+        "BadGateway",
+        "ServerTimeout",
+        "RequestTimeout",
+        "ServerNotReady",
+        "ServerIsNotReady",
+    )
+)
+NOT_READY_CODES = frozenset(("servernotready", "serverisnotready"))
+AUTH_CODES = frozenset(
+    code.lower()
+    for code in (
+        "AuthorizationFailed",
+        "LinkedAuthorizationFailed",
+        "InvalidAuthenticationToken",
+        "InvalidAuthenticationTokenTenant",
+        "AuthenticationFailed",
+        "ExpiredAuthenticationToken",
+        "Unauthorized",
+        "Forbidden",
+    )
+)
+NOT_FOUND_CODES = frozenset(
+    code.lower()
+    for code in (
+        "ResourceNotFound",
+        "ResourceGroupNotFound",
+        "SubscriptionNotFound",
+        "ParentResourceNotFound",
+        "NotFound",
+    )
+)
+# HTTP reasons that az's network family prints before the body.
+TRANSIENT_REASONS = frozenset(
+    (
+        "conflict",
+        "too many requests",
+        "internal server error",
+        "bad gateway",
+        "service unavailable",
+        "gateway timeout",
+        "request timeout",
+    )
+)
+
+_NETWORK_FAMILY = re.compile(r"^ERROR: (?P<reason>[^(\n]*)\((?P<body>\{.*\})\)\s*$", re.S | re.M)
+_SDK_FAMILY = re.compile(r"^ERROR: \((?P<code>[A-Za-z0-9_.]+)\) ?(?P<message>.*)$", re.M)
+_CODE_LINE = re.compile(r"^Code: (?P<code>\S+)\s*$", re.M)
+_MESSAGE_LINE = re.compile(r"^Message: (?P<message>.*)$", re.M)
+_PLAIN_ERROR = re.compile(r"^ERROR: (?P<message>.*)$", re.M)
+
+_NETWORK_TROUBLE = (
+    "HTTPSConnectionPool",
+    "HTTPConnectionPool",
+    "Connection refused",
+    "Connection aborted",
+    "Connection reset",
+    "RemoteDisconnected",
+    "Read timed out",
+    "Max retries exceeded",
+    "Temporary failure in name resolution",
+)
+_NOT_LOGGED_IN = (
+    "Please run 'az login'",
+    "az login",
+    "Interactive authentication is needed",
+    "refresh token has expired",
+    "AADSTS",
+)
+# Concurrent az processes share one MSAL token cache file; losing the race is transient.
+_TOKEN_CACHE_RACE = re.compile(
+    r"(msal_token_cache|msal_http_cache|token_cache).*(lock|Permission|Errno 13|Errno 11)"
+    r"|portalocker|LockException",
+    re.I | re.S,
+)
+
+
+def parse_arm_error(stderr: str) -> tuple[str | None, str | None, str | None]:
+    """(HTTP reason, ARM code, message) from az's stderr, whichever family printed it."""
+    network = _NETWORK_FAMILY.search(stderr)
+    if network:
+        reason = network["reason"].strip() or None
+        try:
+            body = json.loads(network["body"])
+        except json.JSONDecodeError:
+            return reason, None, network["body"]
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, dict):
+            code = error.get("code")
+            message = error.get("message")
+            return reason, str(code) if code else None, str(message) if message else None
+        return reason, None, network["body"]
+    sdk = _SDK_FAMILY.search(stderr)
+    if sdk:
+        code_line = _CODE_LINE.search(stderr)
+        message_line = _MESSAGE_LINE.search(stderr)
+        code = code_line["code"] if code_line else sdk["code"]
+        message = message_line["message"] if message_line else sdk["message"]
+        return None, code, message.strip()
+    plain = _PLAIN_ERROR.search(stderr)
+    return None, None, plain["message"].strip() if plain else None
+
+
+def _last_line(stderr: str) -> str:
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "az failed without a message"
+
+
+def classify(returncode: int, stderr: str) -> AzpeError:
+    """The typed error for az's failure; pure, so the table of cases is tested directly."""
+    reason, code, message = parse_arm_error(stderr)
+    text = message or _last_line(stderr)
+    lowered = (code or "").lower()
+
+    if lowered in NOT_FOUND_CODES or returncode == 3:
+        return NotFound(text, code=code or "ResourceNotFound")
+    if lowered in AUTH_CODES:
+        return AuthError(
+            text,
+            code=code,
+            hint="The signed-in identity needs write access to the server's private endpoint "
+            "connections (e.g. the Contributor role on the server).",
+        )
+    if lowered in NOT_READY_CODES:
+        return ServerNotReady(text, code=code)
+    if lowered in TRANSIENT_CODES:
+        return TransientError(text, code=code)
+    if code is None and reason and reason.lower() in TRANSIENT_REASONS:
+        return TransientError(text, code=reason.replace(" ", ""))
+    if _TOKEN_CACHE_RACE.search(stderr):
+        return TransientError("az could not lock its token cache: " + text, code="TokenCacheBusy")
+    if "CERTIFICATE_VERIFY_FAILED" in stderr:
+        return AzureError(
+            "az could not verify the server's TLS certificate",
+            code="CertificateVerifyFailed",
+            hint="Check REQUESTS_CA_BUNDLE and any TLS-inspecting proxy.",
+        )
+    if any(marker in stderr for marker in _NETWORK_TROUBLE):
+        return TransientError("az could not reach Azure: " + _last_line(stderr), code="NetworkError")
+    if "Subscription '" in stderr and "not found" in stderr:
+        return NotFound(text, code="SubscriptionNotFound", hint="Check --subscription ('az account list').")
+    if code is None and any(marker in stderr for marker in _NOT_LOGGED_IN):
+        return AuthError(text, code="NotLoggedIn", hint="Run 'az login' first.")
+    if returncode == 2:
+        return AzureError(
+            f"az refused the arguments azpe built: {text}",
+            code="AzUsage",
+            hint="Is az current? azpe is tested with azure-cli 2.91.0.",
+        )
+    if "The command failed with an unexpected error" in stderr:
+        return AzureError("az crashed: " + _last_line(stderr), code="AzCrashed")
+    return AzureError(text, code=code or (reason.replace(" ", "") if reason else "AzureError"))

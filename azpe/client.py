@@ -1,0 +1,104 @@
+"""The az commands azpe runs, as argv lists, and their outputs as records.
+
+Reads use ``az postgres flexible-server show|list``: one call returns the server's state,
+``publicNetworkAccess`` and every private endpoint connection (flattened), so a server costs
+one read. Writes use ``az network private-endpoint-connection reject|approve|delete`` in the
+``-g --resource-name --type -n`` form of the Azure docs; ``--only-show-errors`` hides the
+harmless "Resource ID will be ignored" warning that form prints.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from enum import Enum
+from typing import Any
+
+from azpe.az import AzRunner
+from azpe.errors import AzureError
+from azpe.ids import SERVER_TYPE, ConnectionRef, ServerRef
+from azpe.models import Connection, Server
+
+
+class Action(str, Enum):
+    REJECT = "reject"
+    APPROVE = "approve"
+    DELETE = "delete"
+
+    @property
+    def wanted_status(self) -> str | None:
+        """The status the connection must show afterwards; None means: gone."""
+        return {"reject": "Rejected", "approve": "Approved", "delete": None}[self.value]
+
+    @property
+    def done_word(self) -> str:
+        return {"reject": "rejected", "approve": "approved", "delete": "deleted"}[self.value]
+
+
+class AzClient:
+    def __init__(self, runner: AzRunner, *, subscription: str | None, write_timeout: float) -> None:
+        self.runner = runner
+        self.subscription = subscription
+        self.write_timeout = write_timeout
+
+    def _scope(self, subscription: str | None) -> list[str]:
+        chosen = subscription or self.subscription
+        return ["--subscription", chosen] if chosen else []
+
+    def show_server(self, ref: ServerRef) -> Server:
+        args = [
+            "postgres", "flexible-server", "show",
+            "--resource-group", ref.resource_group,
+            "--name", ref.name,
+            *self._scope(ref.subscription),
+            "--only-show-errors",
+        ]  # fmt: skip
+        return Server.from_az(self.runner.run_json(args))
+
+    def list_servers(self, resource_group: str | None) -> list[Server]:
+        args = ["postgres", "flexible-server", "list"]
+        if resource_group:
+            args += ["--resource-group", resource_group]
+        raw = self.runner.run_json([*args, *self._scope(None), "--only-show-errors"])
+        if not isinstance(raw, list):
+            raise AzureError("az printed an unexpected server list", code="UnexpectedOutput")
+        return [Server.from_az(item) for item in raw]
+
+    def write_args(self, action: Action, target: ConnectionRef, description: str | None) -> list[str]:
+        args = [
+            "network", "private-endpoint-connection", action.value,
+            "--resource-group", target.server.resource_group,
+            "--resource-name", target.server.name,
+            "--type", SERVER_TYPE,
+            "--name", target.name,
+            *self._scope(target.server.subscription),
+        ]  # fmt: skip
+        if action is Action.DELETE:
+            args.append("--yes")
+        elif description is not None:
+            args += ["--description", description]
+        return [*args, "--only-show-errors", "-o", "json"]
+
+    def write_argv(self, action: Action, target: ConnectionRef, description: str | None) -> list[str]:
+        """The exact argv of a write, for ``--dry-run`` plans."""
+        return self.runner.argv(self.write_args(action, target, description))
+
+    def write(self, action: Action, target: ConnectionRef, description: str | None) -> Connection | None:
+        """Run the write; the connection az printed afterwards (None for delete)."""
+        args: Sequence[str] = self.write_args(action, target, description)
+        result = self.runner.run(args, timeout=self.write_timeout)
+        return _connection_or_none(result.stdout)
+
+
+def _connection_or_none(stdout: str) -> Connection | None:
+    text = stdout.strip()
+    if not text:
+        return None
+    try:
+        raw: Any = json.loads(text)
+    except json.JSONDecodeError:
+        return None  # the write's own output is only a shortcut; a read verifies instead
+    try:
+        return Connection.from_az(raw)
+    except AzureError:
+        return None

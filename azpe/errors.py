@@ -1,0 +1,102 @@
+"""Typed errors and the exit codes they map to.
+
+Every error azpe expects carries its exit code and a hint; only ``azpe.cli`` prints them.
+The codes are part of the public contract (README) and are never renumbered.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    AZURE_FAILED = 1
+    USAGE = 2
+    NOT_FOUND = 3
+    AUTH = 4
+    NOT_READY = 5
+    SAFETY = 6
+    INTERNAL = 70
+    INTERRUPTED = 130
+
+
+class AzpeError(Exception):
+    """Base of every expected error. ``code`` is a short machine-readable name."""
+
+    exit_code: ExitCode = ExitCode.AZURE_FAILED
+    default_code = "Failed"
+
+    def __init__(self, message: str, *, code: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+        self.hint = hint
+
+    def as_record(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+class UsageError(AzpeError):
+    """Invalid input or options: nothing was run."""
+
+    exit_code = ExitCode.USAGE
+    default_code = "InvalidInput"
+
+
+class AzureError(AzpeError):
+    """An Azure operation failed for good (ARM said no, or retries ran out)."""
+
+    exit_code = ExitCode.AZURE_FAILED
+    default_code = "AzureError"
+
+
+class TransientError(AzureError):
+    """A failure worth retrying: throttling, busy server, 5xx, network trouble, az timeout."""
+
+    default_code = "Transient"
+
+
+class AzTimeout(TransientError):
+    """az did not finish within ``--timeout``; it was killed. A write may still have landed."""
+
+    default_code = "Timeout"
+
+
+class NotFound(AzpeError):
+    exit_code = ExitCode.NOT_FOUND
+    default_code = "ResourceNotFound"
+
+
+class AuthError(AzpeError):
+    """az missing, not logged in, or the identity lacks permission."""
+
+    exit_code = ExitCode.AUTH
+    default_code = "AuthorizationFailed"
+
+
+class ServerNotReady(AzpeError):
+    exit_code = ExitCode.NOT_READY
+    default_code = "ServerNotReady"
+
+
+class SafetyRefusal(AzpeError):
+    exit_code = ExitCode.SAFETY
+    default_code = "Refused"
+
+
+class Interrupted(AzpeError):
+    exit_code = ExitCode.INTERRUPTED
+    default_code = "Interrupted"
+
+
+def exit_code_for(codes: list[ExitCode]) -> ExitCode:
+    """Exit code of a run from the codes of its failed targets (design.md §2)."""
+    failed = {c for c in codes if c != ExitCode.OK}
+    if not failed:
+        return ExitCode.OK
+    if len(failed) == 1:
+        return failed.pop()
+    if ExitCode.INTERRUPTED in failed:
+        return ExitCode.INTERRUPTED
+    return ExitCode.AZURE_FAILED

@@ -1,0 +1,149 @@
+"""Azure names and resource IDs: validation and parsing.
+
+Everything a user types passes through here before it can reach an az argv. The rules are
+Azure's own naming rules, made a little stricter where a value could be mistaken for an
+option (a leading ``-``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from azpe.errors import UsageError
+
+PROVIDER = "Microsoft.DBforPostgreSQL"
+SERVER_TYPE = f"{PROVIDER}/flexibleServers"
+
+_GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+# Resource group: 1-90 of letters, digits, _ ( ) - . ; not ending in a period.
+_RG = r"[\w().-]{0,89}[\w()-]"
+# Flexible server: 3-63 of a-z 0-9 -, not starting or ending with a hyphen.
+_SERVER = r"[a-z0-9](?:[a-z0-9-]{1,61})[a-z0-9]"
+# Connection: "<private endpoint name>.<guid>" in practice; Azure allows letters, digits, _ . -
+_CONNECTION = r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,158}[A-Za-z0-9_])?"
+
+_SERVER_ID = (
+    rf"/subscriptions/(?P<sub>{_GUID})/resourceGroups/(?P<rg>{_RG})"
+    rf"/providers/{PROVIDER}/flexibleServers/(?P<server>{_SERVER})"
+)
+_SERVER_ID_RE = re.compile(rf"{_SERVER_ID}/?", re.IGNORECASE)
+_CONNECTION_ID_RE = re.compile(
+    rf"{_SERVER_ID}/privateEndpointConnections/(?P<name>{_CONNECTION})/?", re.IGNORECASE
+)
+_RG_RE = re.compile(_RG)
+_SERVER_RE = re.compile(_SERVER)
+_CONNECTION_RE = re.compile(_CONNECTION)
+_GUID_RE = re.compile(_GUID)
+# Subscription given by name: anything printable that cannot pass for an option.
+_SUBSCRIPTION_NAME_RE = re.compile(r"[^\s\-\x00-\x1f][^\x00-\x1f]{0,127}")
+
+
+@dataclass(frozen=True, order=True)
+class ServerRef:
+    """A flexible server. ``subscription`` is None when az's default subscription applies."""
+
+    subscription: str | None
+    resource_group: str
+    name: str
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """Identity for de-duplication; Azure names are case-insensitive."""
+        return ((self.subscription or "").lower(), self.resource_group.lower(), self.name.lower())
+
+
+@dataclass(frozen=True, order=True)
+class ConnectionRef:
+    server: ServerRef
+    name: str
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (*self.server.key, self.name.lower())
+
+
+def server_id(subscription: str, resource_group: str, server: str) -> str:
+    return f"/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/{SERVER_TYPE}/{server}"
+
+
+def connection_id(subscription: str, resource_group: str, server: str, name: str) -> str:
+    return f"{server_id(subscription, resource_group, server)}/privateEndpointConnections/{name}"
+
+
+def validate_resource_group(value: str) -> str:
+    if not _RG_RE.fullmatch(value) or value.startswith("-"):
+        raise UsageError(
+            f"invalid resource group name {value!r}",
+            code="InvalidResourceGroupName",
+            hint="1-90 letters, digits, '_', '(', ')', '-', '.'; not ending in '.'.",
+        )
+    return value
+
+
+def validate_server_name(value: str) -> str:
+    if not _SERVER_RE.fullmatch(value):
+        raise UsageError(
+            f"invalid flexible server name {value!r}",
+            code="InvalidServerName",
+            hint="3-63 lowercase letters, digits and hyphens, not starting or ending with '-'.",
+        )
+    return value
+
+
+def validate_connection_name(value: str) -> str:
+    if not _CONNECTION_RE.fullmatch(value):
+        raise UsageError(
+            f"invalid private endpoint connection name {value!r}",
+            code="InvalidConnectionName",
+            hint="Connection names look like '<private-endpoint-name>.<guid>'; "
+            "see 'azpe list' for the exact names.",
+        )
+    return value
+
+
+def validate_subscription(value: str) -> str:
+    """A subscription ID or display name, as az accepts both."""
+    if _GUID_RE.fullmatch(value) or _SUBSCRIPTION_NAME_RE.fullmatch(value):
+        return value
+    raise UsageError(f"invalid subscription {value!r}", code="InvalidSubscription")
+
+
+def parse_connection_id(value: str) -> ConnectionRef:
+    text = value.strip()
+    match = _CONNECTION_ID_RE.fullmatch(text)
+    if not match:
+        raise UsageError(
+            f"not a PostgreSQL flexible server private endpoint connection ID: {value!r}",
+            code="InvalidConnectionId",
+            hint="Expected /subscriptions/<guid>/resourceGroups/<rg>/providers/"
+            "Microsoft.DBforPostgreSQL/flexibleServers/<server>/privateEndpointConnections/<name>",
+        )
+    server = ServerRef(match["sub"].lower(), match["rg"], match["server"])
+    return ConnectionRef(server, match["name"])
+
+
+def parse_server_id(value: str) -> ServerRef:
+    text = value.strip()
+    match = _SERVER_ID_RE.fullmatch(text)
+    if not match:
+        raise UsageError(
+            f"not a PostgreSQL flexible server ID: {value!r}",
+            code="InvalidServerId",
+            hint="Expected /subscriptions/<guid>/resourceGroups/<rg>/providers/"
+            "Microsoft.DBforPostgreSQL/flexibleServers/<server>",
+        )
+    return ServerRef(match["sub"].lower(), match["rg"], match["server"])
+
+
+def split_resource_id(value: str) -> dict[str, str]:
+    """Subscription, resource group and last name of any ARM ID (for display only)."""
+    parts = value.strip("/").split("/")
+    lowered = [p.lower() for p in parts]
+    out: dict[str, str] = {}
+    for key, label in (("subscriptions", "subscription"), ("resourcegroups", "resourceGroup")):
+        if key in lowered and lowered.index(key) + 1 < len(parts):
+            out[label] = parts[lowered.index(key) + 1]
+    if len(parts) >= 2:
+        out["name"] = parts[-1]
+    return out

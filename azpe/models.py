@@ -1,0 +1,169 @@
+"""Records built from az's JSON, whichever of its two shapes az printed.
+
+``az postgres flexible-server show`` flattens ``properties`` to the top (connections too);
+``az network private-endpoint-connection ...`` prints the raw ARM body with ``properties``.
+Both parse into the same frozen records; a wrong shape raises ``AzureError``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from azpe.errors import AzureError, UsageError
+from azpe.ids import (
+    ConnectionRef,
+    ServerRef,
+    parse_connection_id,
+    parse_server_id,
+    split_resource_id,
+)
+
+KNOWN_STATUSES = ("Pending", "Approved", "Rejected", "Disconnected")
+
+
+def _props(raw: dict[str, Any]) -> dict[str, Any]:
+    """The resource's properties, flattened or not."""
+    nested = raw.get("properties")
+    return nested if isinstance(nested, dict) else raw
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _require_object(raw: Any, what: str) -> dict[str, Any]:
+    if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
+        raise AzureError(f"az printed an unexpected {what}: no 'id' field", code="UnexpectedOutput")
+    return raw
+
+
+def _connection_ref(resource_id: str) -> ConnectionRef:
+    try:
+        return parse_connection_id(resource_id)
+    except UsageError:
+        raise AzureError(
+            f"az printed a connection with an unexpected id {resource_id!r}",
+            code="UnexpectedOutput",
+        ) from None
+
+
+def _server_ref(resource_id: str) -> ServerRef:
+    try:
+        return parse_server_id(resource_id)
+    except UsageError:
+        raise AzureError(
+            f"az printed a server with an unexpected id {resource_id!r}", code="UnexpectedOutput"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Connection:
+    id: str
+    name: str
+    subscription: str
+    resource_group: str
+    server: str
+    status: str
+    description: str | None
+    actions_required: str | None
+    provisioning_state: str | None
+    private_endpoint_id: str | None
+    group_ids: tuple[str, ...] = ()
+
+    @classmethod
+    def from_az(cls, raw: Any) -> Connection:
+        obj = _require_object(raw, "private endpoint connection")
+        ref = _connection_ref(obj["id"])
+        props = _props(obj)
+        state = _dict(props.get("privateLinkServiceConnectionState"))
+        endpoint = _dict(props.get("privateEndpoint"))
+        status = state.get("status")
+        return cls(
+            id=obj["id"],
+            name=obj.get("name") or ref.name,
+            subscription=ref.server.subscription or "",
+            resource_group=ref.server.resource_group,
+            server=ref.server.name,
+            status=status if isinstance(status, str) and status else "Unknown",
+            description=state.get("description"),
+            actions_required=state.get("actionsRequired"),
+            provisioning_state=props.get("provisioningState"),
+            private_endpoint_id=endpoint.get("id"),
+            group_ids=tuple(str(g) for g in props.get("groupIds") or ()),
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        endpoint = split_resource_id(self.private_endpoint_id or "")
+        return {
+            "id": self.id,
+            "name": self.name,
+            "subscription": self.subscription,
+            "resourceGroup": self.resource_group,
+            "server": self.server,
+            "status": self.status,
+            "description": self.description,
+            "actionsRequired": self.actions_required,
+            "provisioningState": self.provisioning_state,
+            "privateEndpointId": self.private_endpoint_id,
+            "privateEndpointSubscription": endpoint.get("subscription"),
+            "privateEndpointResourceGroup": endpoint.get("resourceGroup"),
+            "groupIds": list(self.group_ids),
+        }
+
+
+@dataclass(frozen=True)
+class Server:
+    id: str
+    name: str
+    subscription: str
+    resource_group: str
+    state: str
+    public_network_access: str | None
+    connections: tuple[Connection, ...] = field(default=())
+
+    @classmethod
+    def from_az(cls, raw: Any) -> Server:
+        obj = _require_object(raw, "flexible server")
+        ref = _server_ref(obj["id"])
+        props = _props(obj)
+        network = _dict(props.get("network"))
+        raw_connections = props.get("privateEndpointConnections") or []
+        if not isinstance(raw_connections, list):
+            raise AzureError("az printed unexpected privateEndpointConnections", code="UnexpectedOutput")
+        state = props.get("state")
+        return cls(
+            id=obj["id"],
+            name=obj.get("name") or ref.name,
+            subscription=ref.subscription or "",
+            resource_group=ref.resource_group,
+            state=state if isinstance(state, str) and state else "Unknown",
+            public_network_access=network.get("publicNetworkAccess"),
+            connections=tuple(Connection.from_az(c) for c in raw_connections),
+        )
+
+    @property
+    def ref(self) -> ServerRef:
+        return ServerRef(self.subscription, self.resource_group, self.name)
+
+    @property
+    def ready(self) -> bool:
+        return self.state.lower() == "ready"
+
+    def connection(self, name: str) -> Connection | None:
+        wanted = name.lower()
+        return next((c for c in self.connections if c.name.lower() == wanted), None)
+
+    def to_record(self) -> dict[str, Any]:
+        counts = Counter(c.status for c in self.connections)
+        return {
+            "id": self.id,
+            "name": self.name,
+            "subscription": self.subscription,
+            "resourceGroup": self.resource_group,
+            "state": self.state,
+            "publicNetworkAccess": self.public_network_access,
+            "connections": {s: counts.get(s, 0) for s in ("Pending", "Approved", "Rejected")}
+            | {s: n for s, n in sorted(counts.items()) if s not in ("Pending", "Approved", "Rejected")},
+        }

@@ -1,0 +1,192 @@
+"""Read what is there, then decide what each target needs (design.md §3, steps 1-3).
+
+Each server is read once (state, ``publicNetworkAccess`` and its connections come in one az
+call), servers concurrently. Targets already in the wanted state are ``unchanged``; what
+cannot work (approving a Rejected connection) is refused without calling az; the lock-out
+guard holds back rejecting or deleting a server's last Approved connection when public
+network access is Disabled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+from azpe.client import Action, AzClient
+from azpe.errors import AzpeError, AzureError, NotFound, SafetyRefusal
+from azpe.ids import ConnectionRef, ServerRef
+from azpe.models import Connection, Server
+from azpe.outcomes import Outcome, TargetResult
+from azpe.targets import Scope, Selection
+
+# Statuses from which each action is allowed (the portal's rules).
+ALLOWED_FROM = {
+    Action.REJECT: ("Pending", "Approved"),
+    Action.APPROVE: ("Pending",),
+}
+
+T = TypeVar("T")
+
+
+class Reader(Protocol):
+    """Runs a read with the read retry policy (injected, so tests need not sleep)."""
+
+    def __call__(self, fn: Callable[[], T], /) -> T: ...
+
+
+@dataclass
+class Plan:
+    action: Action
+    description: str | None
+    servers: dict[str, Server] = field(default_factory=dict)
+    items: list[TargetResult] = field(default_factory=list)  # one per target, in order
+    guarded: list[TargetResult] = field(default_factory=list)  # writes the lock-out guard holds
+
+    @property
+    def writes(self) -> list[TargetResult]:
+        """Targets that need a write (outcome PLANNED)."""
+        return [i for i in self.items if i.outcome is Outcome.PLANNED]
+
+    def writes_by_server(self) -> dict[str, list[TargetResult]]:
+        groups: dict[str, list[TargetResult]] = {}
+        for item in self.writes:
+            groups.setdefault(server_key(item.target.server), []).append(item)
+        return groups
+
+
+def server_key(ref: ServerRef) -> str:
+    """Identity of a server as referred to; a ref without subscription means az's default."""
+    return "/".join(ref.key)
+
+
+def read_servers(
+    client: AzClient, refs: Iterable[ServerRef], *, concurrency: int, read: Reader
+) -> dict[str, Server | AzpeError]:
+    """Each server once, concurrently; a failure is kept per server, not raised."""
+    unique = {server_key(r): r for r in refs}
+
+    def one(ref: ServerRef) -> Server | AzpeError:
+        try:
+            return read(lambda: client.show_server(ref))
+        except AzpeError as exc:
+            return exc
+
+    if len(unique) <= 1:
+        return {key: one(ref) for key, ref in unique.items()}
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(unique)))) as pool:
+        results = pool.map(one, unique.values())
+        return dict(zip(unique.keys(), results, strict=True))
+
+
+def servers_in_scope(client: AzClient, scope: Scope, *, read: Reader) -> list[Server]:
+    if scope.server is not None:
+        ref = scope.server
+        return [read(lambda: client.show_server(ref))]
+    group = scope.resource_group
+    return read(lambda: client.list_servers(group))
+
+
+def select_by_status(servers: Iterable[Server], statuses: tuple[str, ...]) -> list[ConnectionRef]:
+    return [ConnectionRef(s.ref, c.name) for s in servers for c in s.connections if c.status in statuses]
+
+
+def build_plan(
+    action: Action,
+    selection: Selection,
+    client: AzClient,
+    *,
+    description: str | None,
+    concurrency: int,
+    read: Reader,
+) -> Plan:
+    plan = Plan(action=action, description=description)
+    targets = list(selection.connections)
+    known: dict[str, Server | AzpeError] = {}
+    if selection.statuses:
+        for listed in servers_in_scope(client, selection.scope, read=read):
+            known[server_key(listed.ref)] = listed
+        targets += select_by_status([s for s in known.values() if isinstance(s, Server)], selection.statuses)
+    missing = [t.server for t in targets if server_key(t.server) not in known]
+    known.update(read_servers(client, missing, concurrency=concurrency, read=read))
+    plan.servers = {server_key(s.ref): s for s in known.values() if isinstance(s, Server)}
+
+    seen: set[tuple[str, str]] = set()
+    for target in targets:
+        result = _decide(plan.action, target, known[server_key(target.server)])
+        key = (server_key(result.target.server), result.target.name.lower())
+        if key in seen:
+            continue
+        seen.add(key)
+        plan.items.append(result)
+    _guard_lockout(plan)
+    return plan
+
+
+def _decide(action: Action, target: ConnectionRef, server: Server | AzpeError) -> TargetResult:
+    if isinstance(server, AzpeError):
+        return TargetResult(target, Outcome.FAILED, error=server)
+    # From here on the target carries the server's real subscription and names.
+    target = ConnectionRef(server.ref, target.name)
+    connection = server.connection(target.name)
+    if connection is None:
+        if action is Action.DELETE:
+            return TargetResult(target, Outcome.UNCHANGED)
+        error = NotFound(
+            f"server {server.name} has no private endpoint connection {target.name!r}",
+            hint=f"List them with: azpe list -g {server.resource_group} -s {server.name}",
+        )
+        return TargetResult(target, Outcome.FAILED, error=error)
+    target = ConnectionRef(server.ref, connection.name)
+    result = TargetResult(target, Outcome.PLANNED, connection, previous_status=connection.status)
+    wanted = action.wanted_status
+    if wanted is not None and connection.status == wanted:
+        return result.with_(outcome=Outcome.UNCHANGED)
+    refusal = _refusal(action, connection)
+    if refusal is not None:
+        return result.with_(outcome=Outcome.FAILED, error=refusal)
+    return result
+
+
+def _refusal(action: Action, connection: Connection) -> AzpeError | None:
+    allowed = ALLOWED_FROM.get(action)
+    if allowed is None or connection.status in allowed:
+        return None
+    if action is Action.APPROVE and connection.status == "Rejected":
+        return AzureError(
+            f"{connection.name} is Rejected, and a rejected connection cannot be approved",
+            code="RejectedIsFinal",
+            hint="Ask the endpoint's owner to delete and re-create the private endpoint, "
+            "then approve the new connection.",
+        )
+    return AzureError(
+        f"cannot {action.value} {connection.name}: its status is {connection.status}",
+        code="InvalidStatus",
+        hint=f"{action.value} works on connections in status {' or '.join(allowed)}.",
+    )
+
+
+def _guard_lockout(plan: Plan) -> None:
+    """Mark writes that would remove a server's last Approved connection (no public access)."""
+    if plan.action not in (Action.REJECT, Action.DELETE):
+        return
+    for key, items in plan.writes_by_server().items():
+        server = plan.servers[key]
+        if (server.public_network_access or "").lower() != "disabled":
+            continue
+        approved = {c.name.lower() for c in server.connections if c.status == "Approved"}
+        removed = {i.target.name.lower() for i in items}
+        if not approved or approved - removed:
+            continue
+        names = ", ".join(sorted(c.name for c in server.connections if c.status == "Approved"))
+        error = SafetyRefusal(
+            f"{plan.action.value} would remove the last Approved private endpoint connection(s) "
+            f"of server {server.name} ({names}), and its public network access is Disabled: "
+            "every client would be cut off from the database",
+            code="LockOutGuard",
+            hint="Approve another connection or enable public access first, or pass --force to do it anyway.",
+        )
+        for item in items:
+            if item.target.name.lower() in approved:
+                plan.guarded.append(item.with_(error=error))

@@ -1,0 +1,121 @@
+"""The write use case: plan, hold back what is unsafe, confirm, execute, report every target."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from azpe.client import Action, AzClient
+from azpe.errors import ExitCode, SafetyRefusal, exit_code_for
+from azpe.executor import Executor, RunOptions
+from azpe.outcomes import Outcome, TargetResult
+from azpe.planning import Plan, build_plan
+from azpe.retry import retrying
+from azpe.targets import Selection
+
+log = logging.getLogger("azpe")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class WriteRequest:
+    action: Action
+    selection: Selection
+    description: str | None = None
+    dry_run: bool = False
+    force: bool = False
+    options: RunOptions = field(default_factory=RunOptions)
+
+
+@dataclass(frozen=True)
+class WriteReport:
+    results: list[TargetResult]
+    interrupted: bool = False
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.interrupted:
+            return ExitCode.INTERRUPTED
+        return exit_code_for([r.exit_code for r in self.results])
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for result in self.results:
+            out[result.outcome.value] = out.get(result.outcome.value, 0) + 1
+        return out
+
+
+def reader(options: RunOptions) -> Callable[[Callable[[], T]], T]:
+    """Reads retry transient failures with the same policy as writes."""
+
+    def read(fn: Callable[[], T]) -> T:
+        return retrying(options.retries, max_seconds=options.retry_budget, wait=options.wait)(fn)
+
+    return read
+
+
+def run_write(
+    client: AzClient,
+    request: WriteRequest,
+    *,
+    confirm: Callable[[Plan], bool],
+    on_result: Callable[[TargetResult], None],
+) -> WriteReport:
+    read = reader(request.options)
+    plan = build_plan(
+        request.action,
+        request.selection,
+        client,
+        description=request.description,
+        concurrency=request.options.concurrency,
+        read=read,
+    )
+    if plan.guarded:
+        if not request.force:
+            return _finish(plan, _refuse_guarded(plan), on_result)
+        log.warning("--force: removing the last Approved connection(s) despite the lock-out guard")
+    if request.dry_run:
+        planned = {
+            id(i): i.with_(command=tuple(client.write_argv(plan.action, i.target, plan.description)))
+            for i in plan.writes
+        }
+        return _finish(plan, planned, on_result)
+    if plan.writes and not confirm(plan):
+        declined = SafetyRefusal("not confirmed: nothing was written", code="NotConfirmed")
+        refused = {id(i): i.with_(outcome=Outcome.SKIPPED, error=declined) for i in plan.writes}
+        return _finish(plan, refused, on_result)
+
+    for item in plan.items:
+        if item.outcome is not Outcome.PLANNED:
+            on_result(item)
+    executor = Executor(client, plan, request.options, read=read, on_result=on_result)
+    written = dict(zip((id(i) for i in plan.writes), executor.run(), strict=True))
+    return WriteReport([written.get(id(i), i) for i in plan.items], interrupted=executor.interrupted)
+
+
+def _refuse_guarded(plan: Plan) -> dict[int, TargetResult]:
+    guarded = {(i.target.server, i.target.name): i for i in plan.guarded}
+    held = SafetyRefusal(
+        "not run: the lock-out guard refused this run, so nothing was written",
+        code="LockOutGuard",
+        hint="Pass --force to override the guard.",
+    )
+    out: dict[int, TargetResult] = {}
+    for item in plan.writes:
+        hit = guarded.get((item.target.server, item.target.name))
+        if hit is not None:
+            out[id(item)] = hit.with_(outcome=Outcome.FAILED)
+        else:
+            out[id(item)] = item.with_(outcome=Outcome.SKIPPED, error=held)
+    return out
+
+
+def _finish(
+    plan: Plan, replaced: dict[int, TargetResult], on_result: Callable[[TargetResult], None]
+) -> WriteReport:
+    results = [replaced.get(id(i), i) for i in plan.items]
+    for result in results:
+        on_result(result)
+    return WriteReport(results)

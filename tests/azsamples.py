@@ -1,0 +1,86 @@
+"""az outputs for unit tests, in the shapes real az 2.91.0 prints (az-reference.md).
+
+``server_json`` is what ``az postgres flexible-server show`` prints (properties flattened,
+connections flattened too); ``connection_raw`` is what ``az network private-endpoint-connection``
+prints (raw ARM body with ``properties`` plus ``resourceGroup``). Recorded real outputs live in
+tests/data/ and are checked against these builders in test_recorded.py.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+SUB = "00000000-0000-0000-0000-00000000aaaa"
+FOREIGN_SUB = "99999999-9999-9999-9999-999999999999"
+RG = "rg-data"
+SERVER = "pg-orders"
+AZ = "/usr/bin/az"  # replaced by the fake az path in fixtures
+
+
+def server_id(server: str = SERVER, rg: str = RG, sub: str = SUB) -> str:
+    return f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.DBforPostgreSQL/flexibleServers/{server}"
+
+
+def connection_id(name: str, server: str = SERVER, rg: str = RG, sub: str = SUB) -> str:
+    return f"{server_id(server, rg, sub)}/privateEndpointConnections/{name}"
+
+
+def endpoint_id(name: str, sub: str = FOREIGN_SUB, rg: str = "rg-apps") -> str:
+    return f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network/privateEndpoints/{name}"
+
+
+def conn(name: str, status: str = "Pending", *, server: str = SERVER, state: str = "Succeeded",
+         description: str | None = None) -> dict[str, Any]:
+    """A connection as flattened inside ``flexible-server show``."""
+    return {
+        "id": connection_id(name, server),
+        "name": name,
+        "type": "Microsoft.DBforPostgreSQL/flexibleServers/privateEndpointConnections",
+        "groupIds": ["postgresqlServer"],
+        "privateEndpoint": {"id": endpoint_id(name.split(".")[0])},
+        "privateLinkServiceConnectionState": {
+            "status": status,
+            "description": description,
+            "actionsRequired": "None",
+        },
+        "provisioningState": state,
+    }
+
+
+def connection_raw(name: str, status: str = "Rejected", *, server: str = SERVER,
+                   description: str | None = None) -> dict[str, Any]:
+    """A connection as ``az network private-endpoint-connection show|reject`` prints it."""
+    flat = conn(name, status, server=server, description=description)
+    props = {k: flat.pop(k) for k in ("groupIds", "privateEndpoint", "privateLinkServiceConnectionState",
+                                       "provisioningState")}
+    return {**flat, "properties": props, "resourceGroup": RG}
+
+
+def server_json(connections: list[dict[str, Any]], *, server: str = SERVER, state: str = "Ready",
+                public: str = "Disabled", rg: str = RG) -> dict[str, Any]:
+    return {
+        "id": server_id(server, rg),
+        "name": server,
+        "location": "westeurope",
+        "resourceGroup": rg,
+        "type": "Microsoft.DBforPostgreSQL/flexibleServers",
+        "state": state,
+        "version": "16",
+        "network": {"publicNetworkAccess": public, "delegatedSubnetResourceId": None},
+        "privateEndpointConnections": connections,
+        "tags": None,
+    }
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, indent=2) + "\n"
+
+
+def network_error(reason: str, code: str, message: str) -> str:
+    body = json.dumps({"error": {"code": code, "message": message}})
+    return f"ERROR: {reason}({body})\n"
+
+
+def sdk_error(code: str, message: str) -> str:
+    return f"ERROR: ({code}) {message}\nCode: {code}\nMessage: {message}\n"

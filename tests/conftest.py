@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def fake_az(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An executable named az for ``shutil.which``; pytest-subprocess intercepts its runs."""
+    path = tmp_path / "bin" / "az"
+    path.parent.mkdir()
+    path.write_text("#!/bin/sh\nexit 99\n")
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("AZPE_AZ", str(path))
+    return os.fspath(path)
+
+
+@pytest.fixture(autouse=True)
+def no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retries and polls wait nothing in unit tests (the policy's shape is tested on its own)."""
+    from tenacity import wait_none
+
+    monkeypatch.setattr("azpe.retry.DEFAULT_WAIT", wait_none())
+    monkeypatch.setattr("azpe.retry.DEFAULT_POLL", wait_none())

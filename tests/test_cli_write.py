@@ -1,0 +1,318 @@
+"""reject / approve / delete through the CLI, with az faked by pytest-subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from pytest_subprocess import FakeProcess
+
+from tests.azsamples import (
+    SUB,
+    conn,
+    connection_id,
+    connection_raw,
+    dumps,
+    network_error,
+    sdk_error,
+    server_json,
+)
+from tests.clihelp import records, run, show_argv, write_argv
+
+PE1 = "pe-foreign.11111111-1111-1111-1111-111111111111"
+PE2 = "pe-other.22222222-2222-2222-2222-222222222222"
+APP = "pe-app.33333333-3333-3333-3333-333333333333"
+
+
+def pending_server(**kw: object) -> str:
+    return dumps(server_json([conn(PE1), conn(PE2), conn(APP, "Approved")], **kw))  # type: ignore[arg-type]
+
+
+def test_reject_one_connection_runs_show_then_the_reject(fp: FakeProcess, fake_az: str) -> None:
+    fp.register(show_argv(fake_az), stdout=pending_server())
+    fp.register(
+        write_argv(fake_az, "reject", PE1, sub=SUB, description="not ours"),
+        stdout=dumps(connection_raw(PE1, "Rejected", description="not ours")),
+    )
+    result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", PE1, "-d", "not ours")
+    assert result.exit_code == 0, result.stderr
+    [record] = records(result)
+    assert record["action"] == "rejected"
+    assert record["previousStatus"] == "Pending"
+    assert record["status"] == "Rejected"
+    assert record["description"] == "not ours"
+    assert record["attempts"] == 1
+    assert record["error"] is None
+    assert record["id"] == connection_id(PE1)
+    assert "1 rejected" in result.stderr
+    assert len(fp.calls) == 2  # the write's own output proves the state: no verification read
+
+
+def test_rerunning_a_reject_is_a_no_op_that_exits_0(fp: FakeProcess, fake_az: str) -> None:
+    fp.register(show_argv(fake_az), stdout=dumps(server_json([conn(PE1, "Rejected"), conn(APP, "Approved")])))
+    result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", PE1)
+    assert result.exit_code == 0
+    assert records(result)[0]["action"] == "unchanged"
+    assert len(fp.calls) == 1  # no write
+
+
+def test_approve_of_a_rejected_connection_is_refused_without_calling_az(
+    fp: FakeProcess, fake_az: str
+) -> None:
+    fp.register(show_argv(fake_az, sub=SUB), stdout=dumps(server_json([conn(PE1, "Rejected")])))
+    result = run("approve", "--id", connection_id(PE1))
+    assert result.exit_code == 1
+    [record] = records(result)
+    assert record["action"] == "failed"
+    assert record["error"]["code"] == "RejectedIsFinal"
+    assert "cannot be approved" in result.stderr
+    assert len(fp.calls) == 1
+
+
+def test_lockout_guard_refuses_rejecting_the_last_approved_connection(
+    fp: FakeProcess, fake_az: str
+) -> None:
+    fp.register(show_argv(fake_az), stdout=pending_server(public="Disabled"))
+    result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", APP, "-n", PE1)
+    assert result.exit_code == 6
+    by_name = {r["name"]: r for r in records(result)}
+    assert by_name[APP]["action"] == "failed"
+    assert by_name[APP]["error"]["code"] == "LockOutGuard"
+    assert by_name[PE1]["action"] == "skipped"  # nothing at all is written
+    assert "--force" in result.stderr
+    assert len(fp.calls) == 1
+
+
+def test_lockout_guard_allows_it_with_public_access_enabled(fp: FakeProcess, fake_az: str) -> None:
+    fp.register(show_argv(fake_az), stdout=pending_server(public="Enabled"))
+    fp.register(write_argv(fake_az, "reject", APP, sub=SUB), stdout=dumps(connection_raw(APP)))
+    result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", APP)
+    assert result.exit_code == 0, result.stderr
+    assert records(result)[0]["previousStatus"] == "Approved"
+
+
+def test_force_overrides_the_lockout_guard(fp: FakeProcess, fake_az: str) -> None:
+    fp.register(show_argv(fake_az), stdout=pending_server())
+    fp.register(write_argv(fake_az, "reject", APP, sub=SUB), stdout=dumps(connection_raw(APP)))
+    result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", APP, "--force")
+    assert result.exit_code == 0, result.stderr
+    assert records(result)[0]["action"] == "rejected"
+
+
+def test_dry_run_reads_and_prints_the_exact_write_argv(fp: FakeProcess, fake_az: str) -> None:
+    fp.register(show_argv(fake_az), stdout=pending_server())
+    result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", PE1, "-d", "x y", "--dry-run")
+    assert result.exit_code == 0
+    [record] = records(result)
+    assert record["action"] == "planned"
+    assert record["command"] == write_argv(fake_az, "reject", PE1, sub=SUB, description="x y")
+    assert len(fp.calls) == 1  # only the read
+
+
+def test_busy_server_is_retried_after_a_re_read(fp: FakeProcess, fake_az: str) -> None:
+    busy = network_error("Conflict", "ServerIsBusy", "Server 'pg-orders' is busy with another operation.")
+    fp.register(show_argv(fake_az), stdout=pending_server())
+    fp.register(write_argv(fake_az, "reject", PE1, sub=SUB), returncode=1, stderr=busy)
+    fp.register(show_argv(fake_az, sub=SUB), stdout=pending_server())  # re-read before the retry
+    fp.register(write_argv(fake_az, "reject", PE1, sub=SUB), stdout=dumps(connection_raw(PE1)))
+    result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", PE1)
+    assert result.exit_code == 0, result.stderr
+    assert records(result)[0]["attempts"] == 2
+    assert len(fp.calls) == 4
+
+
+def test_a_retry_stops_when_the_re_read_shows_the_change_landed(fp: FakeProcess, fake_az: str) -> None:
+    fp.register(show_argv(fake_az), stdout=pending_server())
+    fp.register(write_argv(fake_az, "reject", PE1, sub=SUB), returncode=1,
+                stderr=network_error("Too Many Requests", "TooManyRequests", "slow down"))
+    fp.register(show_argv(fake_az, sub=SUB), stdout=dumps(server_json([conn(PE1, "Rejected"), conn(APP, "Approved")])))
+    result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", PE1)
+    assert result.exit_code == 0, result.stderr
+    [record] = records(result)
+    assert record["action"] == "rejected"
+    assert record["attempts"] == 1
+    assert len(fp.calls) == 3  # no second write
+
+
+def test_retries_exhausted_exit_1_with_the_arm_code(fp: FakeProcess, fake_az: str) -> None:
+    busy = network_error("Conflict", "ServerIsBusy", "busy")
+    fp.register(show_argv(fake_az), stdout=pending_server())
+    fp.register(show_argv(fake_az, sub=SUB), stdout=pending_server(), occurrences=3)
+    fp.register(write_argv(fake_az, "reject", PE1, sub=SUB), returncode=1, stderr=busy, occurrences=2)
+    result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", PE1, "--retries", "1")
+    assert result.exit_code == 1
+    [record] = records(result)
+    assert record["action"] == "failed"
+    assert record["error"]["code"] == "ServerIsBusy"
+    assert record["attempts"] == 2
+
+
+def test_timed_out_write_is_re_read_and_counts_if_it_landed(fp: FakeProcess, fake_az: str) -> None:
+    def hang(process: object) -> None:
+        raise subprocess.TimeoutExpired(cmd="az", timeout=5)
+
+    fp.register(show_argv(fake_az), stdout=pending_server())
+    fp.register(write_argv(fake_az, "reject", PE1, sub=SUB), callback=hang)
+    fp.register(show_argv(fake_az, sub=SUB), stdout=dumps(server_json([conn(PE1, "Rejected"), conn(APP, "Approved")])))
+    result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", PE1, "--retries", "0")
+    assert result.exit_code == 0, result.stderr
+    assert records(result)[0]["action"] == "rejected"
+
+
+def test_permanent_403_exits_4_without_retrying(fp: FakeProcess, fake_az: str) -> None:
+    denied = network_error("Forbidden", "AuthorizationFailed", "The client 'x' does not have authorization")
+    fp.register(show_argv(fake_az), stdout=pending_server())
+    fp.register(show_argv(fake_az, sub=SUB), stdout=pending_server())  # the look after a failed write
+    fp.register(write_argv(fake_az, "reject", PE1, sub=SUB), returncode=1, stderr=denied)
+    result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", PE1)
+    assert result.exit_code == 4
+    assert records(result)[0]["error"]["code"] == "AuthorizationFailed"
+    assert fp.call_count(write_argv(fake_az, "reject", PE1, sub=SUB)) == 1
+
+
+def test_server_not_found_exits_3(fp: FakeProcess, fake_az: str) -> None:
+    missing = sdk_error("ResourceNotFound", "The Resource 'Microsoft.DBforPostgreSQL/flexibleServers/pg-orders' "
+                        "under resource group 'rg-data' was not found.")
+    fp.register(show_argv(fake_az), returncode=3, stderr=missing)
+    result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", PE1)
+    assert result.exit_code == 3
+    assert records(result)[0]["error"]["code"] == "ResourceNotFound"
+
+
+def test_connection_not_found_exits_3(fp: FakeProcess, fake_az: str) -> None:
+    fp.register(show_argv(fake_az), stdout=pending_server())
+    result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", "pe-nope.1")
+    assert result.exit_code == 3
+    assert "has no private endpoint connection" in result.stderr
+
+
+def test_server_not_ready_exits_5_without_writing(fp: FakeProcess, fake_az: str) -> None:
+    fp.register(show_argv(fake_az), stdout=pending_server(state="Updating"))
+    result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", PE1)
+    assert result.exit_code == 5
+    assert records(result)[0]["error"]["code"] == "ServerNotReady"
+    assert "--wait-ready" in result.stderr
+    assert len(fp.calls) == 1
+
+
+def test_wait_ready_polls_until_the_server_is_ready(fp: FakeProcess, fake_az: str) -> None:
+    fp.register(show_argv(fake_az), stdout=pending_server(state="Updating"))
+    fp.register(show_argv(fake_az, sub=SUB), stdout=pending_server(state="Updating"))
+    fp.register(show_argv(fake_az, sub=SUB), stdout=pending_server())
+    fp.register(write_argv(fake_az, "reject", PE1, sub=SUB), stdout=dumps(connection_raw(PE1)))
+    result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", PE1, "--wait-ready", "60")
+    assert result.exit_code == 0, result.stderr
+    assert len(fp.calls) == 4
+
+
+def test_unsettled_write_is_verified_by_polling_reads(fp: FakeProcess, fake_az: str) -> None:
+    fp.register(show_argv(fake_az), stdout=pending_server())
+    updating = connection_raw(PE1, "Pending")
+    updating["properties"]["provisioningState"] = "Updating"
+    fp.register(write_argv(fake_az, "reject", PE1, sub=SUB), stdout=dumps(updating))
+    fp.register(show_argv(fake_az, sub=SUB), stdout=pending_server())
+    fp.register(show_argv(fake_az, sub=SUB), stdout=dumps(server_json([conn(PE1, "Rejected"), conn(APP, "Approved")])))
+    result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", PE1)
+    assert result.exit_code == 0, result.stderr
+    assert records(result)[0]["status"] == "Rejected"
+
+
+def test_delete_needs_yes_without_a_terminal(fp: FakeProcess, fake_az: str) -> None:
+    result = run("delete", "-g", "rg-data", "-s", "pg-orders", "-n", PE1)
+    assert result.exit_code == 6
+    assert "--yes" in result.stderr
+    assert result.stdout == ""
+    assert len(fp.calls) == 0
+
+
+def test_delete_with_yes_verifies_the_connection_is_gone(fp: FakeProcess, fake_az: str) -> None:
+    fp.register(show_argv(fake_az), stdout=pending_server())
+    fp.register(write_argv(fake_az, "delete", PE1, sub=SUB), stdout="")
+    fp.register(show_argv(fake_az, sub=SUB), stdout=dumps(server_json([conn(PE2), conn(APP, "Approved")])))
+    result = run("delete", "-g", "rg-data", "-s", "pg-orders", "-n", PE1, "--yes")
+    assert result.exit_code == 0, result.stderr
+    [record] = records(result)
+    assert record["action"] == "deleted"
+    assert record["previousStatus"] == "Pending"
+    assert record["status"] is None
+
+
+def test_status_selection_needs_yes_without_a_terminal(fp: FakeProcess, fake_az: str) -> None:
+    result = run("reject", "-g", "rg-data", "-s", "pg-orders", "--status", "Pending")
+    assert result.exit_code == 6
+    assert len(fp.calls) == 0
+
+
+def test_status_selection_rejects_every_pending_connection(fp: FakeProcess, fake_az: str) -> None:
+    fp.register(show_argv(fake_az), stdout=pending_server())
+    fp.register(write_argv(fake_az, "reject", PE1, sub=SUB), stdout=dumps(connection_raw(PE1)))
+    fp.register(write_argv(fake_az, "reject", PE2, sub=SUB), stdout=dumps(connection_raw(PE2)))
+    result = run("reject", "-g", "rg-data", "-s", "pg-orders", "--status", "pending", "--yes", "-o", "jsonl")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    assert "2 rejected" in result.stderr
+
+
+def test_ids_from_stdin_as_json_lines(fp: FakeProcess, fake_az: str) -> None:
+    fp.register(show_argv(fake_az, sub=SUB), stdout=pending_server())
+    fp.register(write_argv(fake_az, "reject", PE1, sub=SUB), stdout=dumps(connection_raw(PE1)))
+    stdin = f'# from azpe list\n{{"id": "{connection_id(PE1)}", "status": "Pending"}}\n\n'
+    result = run("reject", "--id", "-", stdin=stdin)
+    assert result.exit_code == 0, result.stderr
+    assert records(result)[0]["action"] == "rejected"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["reject", "-g", "rg-data", "-s", "PG_BAD", "-n", PE1], "invalid flexible server name"),
+        (["reject", "-g", "rg-data", "-s", "pg-orders", "-n", "-rf"], "invalid private endpoint connection"),
+        (["reject", "--id", "/subscriptions/x/resourceGroups/rg"], "not a PostgreSQL flexible server"),
+        (["reject", "-g", "rg-data", "-s", "pg-orders"], "no targets given"),
+        (["reject", "-n", PE1], "needs the server"),
+        (["reject", "-g", "rg-data", "-s", "pg-orders", "-n", PE1, "-o", "yaml"], "invalid output format"),
+        (["reject", "-g", "rg-data", "-s", "pg-orders", "-n", PE1, "--query", "[[["], "invalid --query"),
+        (["reject", "-g", "rg-data", "-s", "pg-orders", "--status", "Gone", "--yes"], "invalid --status"),
+        (["delete", "-g", "rg-data", "-s", "pg-orders", "-n", PE1, "-d", "x", "--yes"], "no --description"),
+    ],
+)
+def test_bad_input_exits_2_and_runs_nothing(
+    fp: FakeProcess, fake_az: str, args: list[str], message: str
+) -> None:
+    result = run(*args)
+    assert result.exit_code == 2, result.stderr
+    assert message in result.stderr
+    assert result.stderr.startswith("azpe: error: ")
+    assert "Traceback" not in result.stderr
+    assert len(fp.calls) == 0
+
+
+def test_bad_stdin_line_is_reported_with_its_number(fp: FakeProcess, fake_az: str) -> None:
+    stdin = f"{connection_id(PE1)}\nnot-an-id\n"
+    result = run("reject", "--id", "-", "--yes", stdin=stdin)
+    assert result.exit_code == 2
+    assert "stdin line 2" in result.stderr
+    assert len(fp.calls) == 0
+
+
+def test_az_missing_exits_4(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    monkeypatch.setenv("AZPE_AZ", "/nonexistent/az")
+    result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", PE1)
+    assert result.exit_code == 4
+    assert "az not found" in result.stderr
+
+
+def test_not_logged_in_exits_4(fp: FakeProcess, fake_az: str) -> None:
+    fp.register(show_argv(fake_az), returncode=1, stderr="ERROR: Please run 'az login' to setup account.\n")
+    result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", PE1)
+    assert result.exit_code == 4
+    assert "az login" in result.stderr
+
+
+def test_mixed_failures_exit_1_and_every_target_is_reported(fp: FakeProcess, fake_az: str) -> None:
+    fp.register(show_argv(fake_az), stdout=pending_server())
+    result = run("approve", "-g", "rg-data", "-s", "pg-orders", "-n", PE1, "-n", "pe-nope.1", "--dry-run")
+    # one planned, one not found: a single failure reason gives its own code
+    assert result.exit_code == 3
+    assert [r["action"] for r in records(result)] == ["planned", "failed"]
