@@ -55,6 +55,14 @@ class AzClient:
         ]  # fmt: skip
         return Server.from_az(self.runner.run_json(args))
 
+    def show_account(self) -> dict[str, Any]:
+        """The signed-in identity (for the audit log): ``az account show``'s ``user``."""
+        raw = self.runner.run_json(["account", "show", *self._scope(None), "--only-show-errors"])
+        user = raw.get("user") if isinstance(raw, dict) else None
+        if not isinstance(user, dict):
+            raise AzureError("az account show printed no user", code="UnexpectedOutput")
+        return {"name": user.get("name"), "type": user.get("type"), "tenantId": raw.get("tenantId")}
+
     def list_servers(self, resource_group: str | None) -> list[Server]:
         args = ["postgres", "flexible-server", "list"]
         if resource_group:

@@ -17,6 +17,7 @@ class ExitCode(IntEnum):
     AUTH = 4
     NOT_READY = 5
     SAFETY = 6
+    DRIFT = 7  # azpe enforce --check: something would change
     INTERNAL = 70
     INTERRUPTED = 130
 
@@ -88,6 +89,10 @@ class SafetyRefusal(AzpeError):
 class Interrupted(AzpeError):
     exit_code = ExitCode.INTERRUPTED
     default_code = "Interrupted"
+
+
+def not_started() -> Interrupted:
+    return Interrupted("not started: azpe was interrupted", hint="Run the command again to finish.")
 
 
 def exit_code_for(codes: list[ExitCode]) -> ExitCode:

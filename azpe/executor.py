@@ -20,7 +20,7 @@ from tenacity import RetryError, Retrying, retry_if_exception, retry_if_result, 
 from tenacity.wait import wait_base
 
 from azpe.client import Action, AzClient
-from azpe.errors import AzpeError, AzureError, Interrupted, ServerNotReady
+from azpe.errors import AzpeError, AzureError, ServerNotReady, not_started
 from azpe.models import Connection, Server
 from azpe.outcomes import Outcome, TargetResult
 from azpe.planning import Plan, Reader, server_key
@@ -131,7 +131,7 @@ class Executor:
             if not_ready is not None:
                 self._emit(item.with_(outcome=Outcome.FAILED, error=not_ready))
             elif self.cancelled.is_set():
-                self._emit(item.with_(outcome=Outcome.SKIPPED, error=_interrupted()))
+                self._emit(item.with_(outcome=Outcome.SKIPPED, error=not_started()))
             else:
                 self._emit(self._write(item))
 
@@ -179,7 +179,7 @@ class Executor:
             nonlocal attempts
             if attempts:
                 if self.cancelled.is_set():
-                    raise _interrupted()
+                    raise not_started()
                 current = self._reread(item)
                 if holds(action, current):
                     raise _Settled(current)
@@ -247,7 +247,3 @@ class Executor:
 
     def _poll_wait(self) -> wait_base:
         return self.options.poll if self.options.poll is not None else default_poll()
-
-
-def _interrupted() -> Interrupted:
-    return Interrupted("not started: azpe was interrupted", hint="Run the command again to finish.")

@@ -94,6 +94,10 @@ class Connection:
             group_ids=tuple(str(g) for g in props.get("groupIds") or ()),
         )
 
+    @property
+    def server_ref(self) -> ServerRef:
+        return ServerRef(self.subscription, self.resource_group, self.server)
+
     def to_record(self) -> dict[str, Any]:
         endpoint = split_resource_id(self.private_endpoint_id or "")
         return {

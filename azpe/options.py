@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -87,4 +88,14 @@ Concurrency = Annotated[
 Force = Annotated[
     bool,
     typer.Option("--force", help="Override the lock-out guard (last Approved connection, no public access)."),
+]
+AuditLogFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--audit-log",
+        metavar="FILE",
+        envvar="AZPE_AUDIT_LOG",
+        help="Append one JSON line per decision and per outcome to FILE [env: AZPE_AUDIT_LOG].",
+        show_envvar=False,
+    ),
 ]

@@ -54,7 +54,6 @@ def retrying(retries: int, *, max_seconds: float, wait: wait_base | None = None)
     )
 
 
-
 def default_poll() -> wait_base:
     """Read at call time, so tests can set the module's defaults to ``wait_none()``."""
     return DEFAULT_POLL

@@ -62,7 +62,11 @@ def run_write(
     *,
     confirm: Callable[[Plan], bool],
     on_result: Callable[[TargetResult], None],
+    on_start: Callable[[Plan], None] = lambda _plan: None,
+    on_plan: Callable[[Plan], None] = lambda _plan: None,
 ) -> WriteReport:
+    """``on_plan`` sees every decision before anything is written (the audit log);
+    ``on_start`` is called just before the writes begin; ``on_result`` once per target."""
     read = reader(request.options)
     plan = build_plan(
         request.action,
@@ -72,6 +76,7 @@ def run_write(
         concurrency=request.options.concurrency,
         read=read,
     )
+    on_plan(plan)
     if plan.guarded:
         if not request.force:
             return _finish(plan, _refuse_guarded(plan), on_result)
@@ -90,6 +95,7 @@ def run_write(
     for item in plan.items:
         if item.outcome is not Outcome.PLANNED:
             on_result(item)
+    on_start(plan)
     executor = Executor(client, plan, request.options, read=read, on_result=on_result)
     written = dict(zip((id(i) for i in plan.writes), executor.run(), strict=True))
     return WriteReport([written.get(id(i), i) for i in plan.items], interrupted=executor.interrupted)

@@ -1,0 +1,158 @@
+"""``azpe enforce``: plan (default), check for drift (exit 7), explain, or apply a policy."""
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from azpe.cli.app import app, handle_errors, open_session
+from azpe.cli.write import RunReporter, open_audit, run_options
+from azpe.client import AzClient
+from azpe.enforce import Decision, apply_decisions, decide_all, drift_exit_code, explain
+from azpe.errors import AzpeError, NotFound, UsageError
+from azpe.ids import ServerRef, parse_connection_id, parse_server_id, validate_server_name
+from azpe.models import Server
+from azpe.options import (
+    AuditLogFile,
+    AzPath,
+    Concurrency,
+    DryRun,
+    Force,
+    Output,
+    Query,
+    ResourceGroup,
+    Retries,
+    Subscription,
+    Timeout,
+    Verbose,
+    WaitReady,
+)
+from azpe.outcomes import TargetResult
+from azpe.planning import Reader, read_servers, servers_in_scope
+from azpe.policy import load_policy
+from azpe.targets import build_scope
+from azpe.writes import reader
+
+DECISION_COLUMNS = ("name", "server", "status", "decision", "rule", "endpointOwner", "reason")
+
+
+@app.command("enforce")
+@handle_errors
+def enforce(
+    policy: Annotated[Path, typer.Option("--policy", metavar="FILE", help="Policy file (TOML).")],
+    resource_group: ResourceGroup = None,
+    servers: Annotated[
+        list[str] | None,
+        typer.Option("-s", "--server", metavar="SERVER", help="Server, with -g (repeatable)."),
+    ] = None,
+    server_ids: Annotated[
+        list[str] | None, typer.Option("--server-id", metavar="ID", help="Server ID (repeatable).")
+    ] = None,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Make the connections comply (default: plan only).")
+    ] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Plan only; exit 7 when anything would change (drift).")
+    ] = False,
+    explain_id: Annotated[
+        str | None,
+        typer.Option("--explain", metavar="ID", help="Show how one connection is decided, rule by rule."),
+    ] = None,
+    dry_run: DryRun = False,
+    wait_ready: WaitReady = 0.0,
+    retries: Retries = 3,
+    concurrency: Concurrency = 4,
+    force: Force = False,
+    audit_log: AuditLogFile = None,
+    subscription: Subscription = None,
+    output: Output = "json",
+    query: Query = None,
+    az: AzPath = None,
+    verbose: Verbose = 0,
+    timeout: Timeout = None,
+) -> None:
+    """Decide every connection in scope (-g RG [-s SERVER]..., --server-id, or the whole
+    subscription) by a policy: approve or leave what a rule allows, reject the rest.
+    Without --apply it only prints the plan, with the rule behind each decision."""
+    rules = load_policy(policy)  # a policy mistake stops here, before any az call
+    if apply and (check or explain_id):
+        raise UsageError("--apply does not go with --check or --explain")
+    refs = _server_refs(resource_group, servers or [], server_ids or [], subscription)
+    target = parse_connection_id(explain_id) if explain_id else None
+    session = open_session(
+        subscription=subscription, output=output, query=query, az=az, verbose=verbose, timeout=timeout
+    )
+    options = run_options(retries=retries, concurrency=concurrency, wait_ready=wait_ready, timeout=timeout)
+    read = reader(options)
+
+    if target is not None:
+        server = read(lambda: session.client.show_server(target.server))
+        connection = server.connection(target.name)
+        if connection is None:
+            raise NotFound(f"server {server.name} has no private endpoint connection {target.name!r}")
+        session.emit(explain(rules, connection), DECISION_COLUMNS)
+        return
+
+    in_scope = _read_scope(session.client, resource_group, refs, concurrency, read)
+    decisions = decide_all(rules, in_scope)
+    if not apply:
+        session.emit([d.to_record() for d in decisions], DECISION_COLUMNS)
+        changes = sum(d.action is not None for d in decisions)
+        typer.echo(f"azpe: enforce: {len(decisions)} connection(s), {changes} to change", err=True)
+        if check:
+            raise typer.Exit(drift_exit_code(decisions))
+        return
+
+    by_id = {d.connection.id.lower(): d for d in decisions}
+    audit = open_audit(
+        audit_log, session, "enforce", rules={k: d.rule for k, d in by_id.items() if d.action is not None}
+    )
+    reporter = RunReporter(session, audit, extra=lambda r: _decision_fields(by_id, r))
+    report = reporter.run(
+        lambda: apply_decisions(
+            session.client,
+            decisions,
+            options=options,
+            dry_run=dry_run,
+            force=force,
+            on_plan=reporter.on_plan,
+            on_result=reporter.on_result,
+            on_start=reporter.progress.start,
+        )
+    )
+    left = [d for d in decisions if d.action is None]
+    if left and session.output != "none":
+        typer.echo(f"azpe: enforce: {len(left)} connection(s) comply already", err=True)
+    reporter.finish(report, "enforce")
+
+
+def _server_refs(
+    resource_group: str | None, servers: list[str], server_ids: list[str], subscription: str | None
+) -> list[ServerRef]:
+    if servers and not resource_group:
+        raise UsageError("-s/--server needs -g/--resource-group (or use --server-id)")
+    build_scope(resource_group, None, None, subscription)  # validates the resource group
+    refs = [
+        ServerRef(subscription, resource_group, validate_server_name(s)) for s in servers if resource_group
+    ]
+    return refs + [parse_server_id(i) for i in server_ids]
+
+
+def _read_scope(
+    client: AzClient, resource_group: str | None, refs: list[ServerRef], concurrency: int, read: Reader
+) -> list[Server]:
+    if not refs:
+        return servers_in_scope(client, build_scope(resource_group, None, None, None), read=read)
+    found = read_servers(client, refs, concurrency=concurrency, read=read)
+    for value in found.values():
+        if isinstance(value, AzpeError):
+            raise value
+    return [s for s in found.values() if isinstance(s, Server)]
+
+
+def _decision_fields(by_id: dict[str, Decision], result: TargetResult) -> dict[str, Any]:
+    decision = by_id.get((result.to_record()["id"] or "").lower())
+    if decision is None:
+        return {}
+    record = decision.to_record()
+    return {k: record[k] for k in ("decision", "rule", "reason", "endpointOwner")}

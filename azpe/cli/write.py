@@ -1,0 +1,206 @@
+"""Write commands: reject, approve, delete."""
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from azpe.audit import AuditLog
+from azpe.cli.app import Session, app, handle_errors, open_session, report_error
+from azpe.client import Action
+from azpe.errors import ExitCode, SafetyRefusal, UsageError
+from azpe.executor import RunOptions
+from azpe.options import (
+    WRITE_TIMEOUT,
+    AuditLogFile,
+    AzPath,
+    Concurrency,
+    DryRun,
+    Force,
+    Ids,
+    Names,
+    Output,
+    Query,
+    ResourceGroup,
+    Retries,
+    ServerId,
+    ServerName,
+    Status,
+    Subscription,
+    Timeout,
+    Verbose,
+    WaitReady,
+    Yes,
+)
+from azpe.outcomes import Outcome, TargetResult
+from azpe.planning import Plan
+from azpe.progress import ServerProgress
+from azpe.render import RESULT_COLUMNS
+from azpe.targets import STDIN, Scope, build_scope, build_selection
+from azpe.writes import WriteReport, WriteRequest, run_write
+
+
+class RunReporter:
+    """Everything a write run tells the user and the audit log, as it happens.
+
+    Results stream with -o jsonl (one line as each target finishes), else print at the end;
+    failures get a line on stderr; on a terminal a per-server progress display runs on stderr.
+    ``extra`` adds fields to each printed record (enforce adds its decision and rule).
+    """
+
+    def __init__(
+        self, session: Session, audit: AuditLog | None = None,
+        extra: Callable[[TargetResult], dict[str, Any]] = lambda _r: {},
+    ) -> None:  # fmt: skip
+        self.session = session
+        self.audit = audit
+        self.extra = extra
+        self.streaming = session.output == "jsonl"
+        self.progress = ServerProgress()
+
+    def record(self, result: TargetResult) -> dict[str, Any]:
+        return result.to_record() | self.extra(result)
+
+    def on_plan(self, plan: Plan) -> None:
+        if self.audit is not None:
+            self.audit.decisions(plan)
+
+    def on_result(self, result: TargetResult) -> None:
+        self.progress.update(result)
+        if self.audit is not None:
+            self.audit.outcome(result)
+        if result.error is not None and result.outcome is Outcome.FAILED:
+            report_error(result.error, prefix=f"{result.target.name}: ")
+        if self.streaming:
+            self.session.emit(self.record(result), RESULT_COLUMNS)
+
+    def run(self, work: Callable[[], WriteReport]) -> WriteReport:
+        try:
+            return work()
+        finally:
+            self.progress.stop()
+
+    def finish(self, report: WriteReport, label: str) -> None:
+        if not self.streaming:
+            self.session.emit([self.record(r) for r in report.results], RESULT_COLUMNS)
+        counts = ", ".join(f"{n} {word}" for word, n in report.counts().items()) or "no targets"
+        typer.echo(f"azpe: {label}: {counts}", err=True)
+        if report.exit_code != ExitCode.OK:
+            raise typer.Exit(report.exit_code)
+
+
+def open_audit(
+    path: Path | None, session: Session, command: str, rules: dict[str, str | None] | None = None
+) -> AuditLog | None:
+    """The audit log, with the acting identity from az's account, or None without --audit-log."""
+    if path is None:
+        return None
+    return AuditLog(path, command=command, identity=session.client.show_account(), rules=rules)
+
+
+def run_options(*, retries: int, concurrency: int, wait_ready: float, timeout: float | None) -> RunOptions:
+    return RunOptions(
+        retries=retries,
+        concurrency=concurrency,
+        wait_ready=wait_ready,
+        converge_timeout=timeout or WRITE_TIMEOUT,
+    )
+
+
+def _confirm_on_terminal(plan: Plan) -> bool:
+    """Ask at the terminal (only reached when a person is there to answer)."""
+    servers = {i.target.server.name for i in plan.writes}
+    typer.echo(f"azpe: about to {plan.action.value} {len(plan.writes)} connection(s):", err=True)
+    for item in plan.writes:
+        typer.echo(f"  {item.target.server.name}/{item.target.name} ({item.previous_status})", err=True)
+    return typer.confirm(f"{plan.action.value.capitalize()} them on {len(servers)} server(s)?", err=True)
+
+
+def _write_command(action: Action, summary: str) -> None:
+    description_help = "Text stored with the decision, seen by the endpoint's owner."
+
+    def command(
+        resource_group: ResourceGroup = None,
+        server: ServerName = None,
+        names: Names = None,
+        ids: Ids = None,
+        status: Status = None,
+        server_id: ServerId = None,
+        description: Annotated[
+            str | None,
+            typer.Option(
+                "-d", "--description", metavar="TEXT", help=description_help, hidden=action is Action.DELETE
+            ),
+        ] = None,
+        dry_run: DryRun = False,
+        yes: Yes = False,
+        wait_ready: WaitReady = 0.0,
+        retries: Retries = 3,
+        concurrency: Concurrency = 4,
+        force: Force = False,
+        subscription: Subscription = None,
+        output: Output = "json",
+        query: Query = None,
+        az: AzPath = None,
+        verbose: Verbose = 0,
+        timeout: Timeout = None,
+        audit_log: AuditLogFile = None,
+    ) -> None:
+        if description is not None and action is Action.DELETE:
+            raise UsageError("delete takes no --description")
+        reads_stdin = STDIN in (ids or [])
+        scope: Scope = build_scope(resource_group, server, server_id, subscription)
+        selection = build_selection(
+            scope=scope, names=names or [], ids=ids or [], statuses=status or [], read_stdin=sys.stdin.read
+        )
+        needs_confirmation = bool(selection.statuses) or action is Action.DELETE
+        if needs_confirmation and not (yes or dry_run) and (reads_stdin or not sys.stdin.isatty()):
+            raise SafetyRefusal(
+                f"{action.value} with a --status selection or a delete needs confirmation, and "
+                "there is no terminal to ask",
+                code="ConfirmationRequired",
+                hint="Pass --yes (or --dry-run to see the plan first).",
+            )
+        session = open_session(
+            subscription=subscription, output=output, query=query, az=az, verbose=verbose, timeout=timeout
+        )
+        request = WriteRequest(
+            action=action,
+            selection=selection,
+            description=description,
+            dry_run=dry_run,
+            force=force,
+            options=run_options(
+                retries=retries, concurrency=concurrency, wait_ready=wait_ready, timeout=timeout
+            ),
+        )
+        reporter = RunReporter(session, open_audit(audit_log, session, action.value))
+        confirm = (lambda _plan: True) if (yes or not needs_confirmation) else _confirm_on_terminal
+        report = reporter.run(
+            lambda: run_write(
+                session.client,
+                request,
+                confirm=confirm,
+                on_plan=reporter.on_plan,
+                on_result=reporter.on_result,
+                on_start=reporter.progress.start,
+            )
+        )
+        reporter.finish(report, action.value)
+
+    command.__doc__ = summary
+    app.command(action.value)(handle_errors(command))
+
+
+_write_command(
+    Action.REJECT,
+    "Reject private endpoint connections (Pending or Approved -> Rejected). Rejected is final: "
+    "the endpoint's owner must re-create the endpoint to ask again.",
+)
+_write_command(Action.APPROVE, "Approve Pending private endpoint connections.")
+_write_command(
+    Action.DELETE,
+    "Delete private endpoint connections. Asks first, or needs --yes when stdin is not a terminal.",
+)

@@ -1,0 +1,40 @@
+#!/bin/sh
+# The main job, end to end, against the local Azure emulator with the real az:
+# list the connections, plan a reject (dry run), reject, list again, re-run (a no-op),
+# and see the lock-out guard refuse to cut the server off. Runs inside a network namespace
+# with only loopback, so nothing can leave the machine.
+set -eu
+cd "$(dirname "$0")/.."
+
+if [ "${AZPE_DEMO_IN_NETNS:-}" != 1 ]; then
+    AZPE_DEMO_IN_NETNS=1 exec sh scripts/netns-run.sh sh scripts/demo.sh "$@"
+fi
+
+export PATH="$PWD/.venv/bin:$PATH"
+export AZPE_AZ="$PWD/.venv-az/bin/az"
+export AZPE_SANDBOX_DIR="$PWD/.sandbox/demo"
+rm -rf "$AZPE_SANDBOX_DIR"
+trap 'azpe sandbox stop >/dev/null 2>&1 || true' EXIT INT TERM
+
+step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+run() { step "$*"; "$@"; }
+run_allow_fail() { step "$*"; "$@" || echo "(exit code $?)"; }
+
+run azpe sandbox start
+eval "$(azpe sandbox env)"
+
+RG=rg-data
+SERVER=pg-orders
+run azpe server show -g $RG -s $SERVER -o table
+run azpe list -g $RG -s $SERVER -o table
+run azpe reject -g $RG -s $SERVER --status Pending --dry-run -o table \
+    --query '[].{name:name, action:action, previousStatus:previousStatus, command:join(`" "`, command[1:5])}'
+run azpe reject -g $RG -s $SERVER --status Pending --yes \
+    -d "Not an approved endpoint of ours; ask the DBA team" -o table
+run azpe list -g $RG -s $SERVER -o table
+step "azpe list -g $RG -s $SERVER --status Rejected -o ids | azpe reject --id - -o table   # re-run: a no-op"
+azpe list -g $RG -s $SERVER --status Rejected -o ids | azpe reject --id - -o table
+APPROVED=$(azpe list -g $RG -s $SERVER --status Approved -o tsv --query '[].name')
+run_allow_fail azpe reject -g $RG -s $SERVER -n "$APPROVED" -o table
+run azpe sandbox stop
+trap - EXIT INT TERM
