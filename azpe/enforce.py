@@ -98,11 +98,14 @@ def apply_decisions(
     options: RunOptions,
     dry_run: bool,
     force: bool,
+    snapshot: tuple[Server, ...],
     on_plan: Callable[[Plan], None],
     on_result: Callable[[TargetResult], None],
     on_start: Callable[[Plan], None],
 ) -> WriteReport:
-    """Approvals first (they can only add access), then rejections, one engine run per kind."""
+    """Approvals first (they can only add access), then rejections, one engine run per kind.
+    ``snapshot`` is the servers the decisions were made on: a stale view only makes the lock-out
+    guard stricter (approvals add Approved connections), so no run reads them again."""
     groups: dict[tuple[Action, str | None], list[ConnectionRef]] = {}
     for d in decisions:
         if d.action is not None:
@@ -124,6 +127,7 @@ def apply_decisions(
             dry_run=dry_run,
             force=force,
             options=options,
+            snapshot=snapshot,
         )
         report = run_write(
             client, request, confirm=lambda _p: True, on_plan=on_plan, on_result=on_result, on_start=on_start

@@ -100,10 +100,12 @@ def build_plan(
     description: str | None,
     concurrency: int,
     read: Reader,
+    snapshot: Iterable[Server] = (),
 ) -> Plan:
+    """``snapshot``: servers already read (by ``enforce``), used instead of reading again."""
     plan = Plan(action=action, description=description)
     targets = list(selection.connections)
-    known: dict[str, Server | AzpeError] = {}
+    known: dict[str, Server | AzpeError] = {server_key(s.ref): s for s in snapshot}
     if selection.statuses:
         for listed in servers_in_scope(client, selection.scope, read=read):
             known[server_key(listed.ref)] = listed

@@ -82,6 +82,8 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, dict) and set(value) == {"code", "message"}:
         return str(value["code"])  # an error: its code fits a cell, the message does not
+    if isinstance(value, dict) and all(isinstance(v, str | int | float) for v in value.values()):
+        return " ".join(f"{k}={v}" for k, v in value.items())  # e.g. connection counts
     if isinstance(value, dict | list):
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     return str(value)

@@ -10,6 +10,7 @@ from typing import TypeVar
 from azpe.client import Action, AzClient
 from azpe.errors import ExitCode, SafetyRefusal, exit_code_for
 from azpe.executor import Executor, RunOptions
+from azpe.models import Server
 from azpe.outcomes import Outcome, TargetResult
 from azpe.planning import Plan, build_plan
 from azpe.retry import retrying
@@ -27,6 +28,7 @@ class WriteRequest:
     dry_run: bool = False
     force: bool = False
     options: RunOptions = field(default_factory=RunOptions)
+    snapshot: tuple[Server, ...] = ()  # servers already read; planning does not read them again
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ def run_write(
         description=request.description,
         concurrency=request.options.concurrency,
         read=read,
+        snapshot=request.snapshot,
     )
     on_plan(plan)
     if plan.guarded:

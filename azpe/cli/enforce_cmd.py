@@ -115,6 +115,7 @@ def enforce(
             options=options,
             dry_run=dry_run,
             force=force,
+            snapshot=tuple(in_scope),
             on_plan=reporter.on_plan,
             on_result=reporter.on_result,
             on_start=reporter.progress.start,

@@ -1,0 +1,164 @@
+"""azpe enforce through the CLI, az faked: plan, --check, --explain, --apply and the audit log."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pytest_subprocess import FakeProcess
+
+from tests.azsamples import FOREIGN_SUB, SUB, conn, connection_id, connection_raw, dumps, server_json
+from tests.clihelp import records, run, show_argv, write_argv
+
+OWN_APP = "pe-app.11111111-1111-1111-1111-111111111111"
+FOREIGN = "pe-foreign.22222222-2222-2222-2222-222222222222"
+FOREIGN_OK = "pe-foreign-ok.33333333-3333-3333-3333-333333333333"
+ADF = "adf-managed.44444444-4444-4444-4444-444444444444"
+POLICY = f"""
+[organisation]
+subscriptions = ["{SUB}"]
+
+[pending]
+matched = "approve"
+unmatched = "reject"
+description = "not allowed by policy"
+
+[approved]
+review = true
+description = "approved without a rule"
+
+[[allow]]
+name = "own"
+subscription = "{SUB}"
+
+[[allow]]
+name = "data factory"
+endpoint = "adf-*"
+"""
+
+
+def population() -> str:
+    own = conn(OWN_APP, "Pending")
+    own["privateEndpoint"]["id"] = own["privateEndpoint"]["id"].replace(FOREIGN_SUB, SUB)
+    return dumps(
+        server_json(
+            [own, conn(FOREIGN), conn(FOREIGN_OK, "Approved"), conn(ADF, "Approved")], public="Enabled"
+        )
+    )
+
+
+@pytest.fixture
+def policy(tmp_path: Path) -> str:
+    path = tmp_path / "policy.toml"
+    path.write_text(POLICY)
+    return str(path)
+
+
+def test_plan_shows_each_decision_with_its_rule_and_owner(fp: FakeProcess, fake_az: str, policy: str) -> None:
+    fp.register(show_argv(fake_az), stdout=population())
+    result = run("enforce", "--policy", policy, "-g", "rg-data", "-s", "pg-orders")
+    assert result.exit_code == 0, result.stderr
+    by_name = {r["name"]: r for r in records(result)}
+    assert by_name[OWN_APP]["decision"] == "approve"
+    assert by_name[OWN_APP]["rule"] == "own"
+    assert by_name[OWN_APP]["endpointOwner"] == "own"
+    assert by_name[FOREIGN]["decision"] == "reject"
+    assert by_name[FOREIGN]["endpointOwner"] == "foreign"
+    assert by_name[FOREIGN_OK]["decision"] == "reject"  # Approved, but no rule allows it
+    assert by_name[ADF]["decision"] == "leave"
+    assert by_name[ADF]["rule"] == "data factory"
+    assert len(fp.calls) == 1  # planning writes nothing
+
+
+def test_check_exits_7_on_drift(fp: FakeProcess, fake_az: str, policy: str) -> None:
+    fp.register(show_argv(fake_az), stdout=population())
+    result = run("enforce", "--policy", policy, "-g", "rg-data", "-s", "pg-orders", "--check", "-o", "none")
+    assert result.exit_code == 7
+    assert "3 to change" in result.stderr
+
+
+def test_check_exits_0_when_compliant(fp: FakeProcess, fake_az: str, policy: str) -> None:
+    fp.register(
+        show_argv(fake_az), stdout=dumps(server_json([conn(ADF, "Approved"), conn(FOREIGN, "Rejected")]))
+    )
+    result = run("enforce", "--policy", policy, "-g", "rg-data", "-s", "pg-orders", "--check")
+    assert result.exit_code == 0, result.stderr
+
+
+def test_explain_shows_every_rule_field_by_field(fp: FakeProcess, fake_az: str, policy: str) -> None:
+    fp.register(show_argv(fake_az, sub=SUB), stdout=population())
+    result = run("enforce", "--policy", policy, "--explain", connection_id(ADF))
+    assert result.exit_code == 0, result.stderr
+    record = records(result)
+    assert record["decision"] == "leave"
+    assert record["rules"] == [
+        {"name": "own", "matches": False, "fields": {"subscription": False}},
+        {"name": "data factory", "matches": True, "fields": {"endpoint": True}},
+    ]
+
+
+def test_apply_approves_first_then_rejects_and_audits_everything(
+    fp: FakeProcess, fake_az: str, policy: str, tmp_path: Path
+) -> None:
+    audit = tmp_path / "audit.jsonl"
+    fp.register(
+        [fake_az, "account", "show", "--only-show-errors", "-o", "json"],
+        stdout=dumps({"id": SUB, "tenantId": "t", "user": {"name": "dba@example.com", "type": "user"}}),
+    )
+    fp.register(show_argv(fake_az), stdout=population())
+    fp.register(
+        write_argv(fake_az, "approve", OWN_APP, sub=SUB), stdout=dumps(connection_raw(OWN_APP, "Approved"))
+    )
+    fp.register(
+        write_argv(fake_az, "reject", FOREIGN, sub=SUB, description="not allowed by policy"),
+        stdout=dumps(connection_raw(FOREIGN, "Rejected")),
+    )
+    fp.register(
+        write_argv(fake_az, "reject", FOREIGN_OK, sub=SUB, description="approved without a rule"),
+        stdout=dumps(connection_raw(FOREIGN_OK, "Rejected")),
+    )
+    result = run(
+        "enforce",
+        "--policy",
+        policy,
+        "-g",
+        "rg-data",
+        "-s",
+        "pg-orders",
+        "--apply",
+        "--audit-log",
+        str(audit),
+    )
+    assert result.exit_code == 0, result.stderr
+    actions = [(r["name"], r["action"], r["rule"]) for r in records(result)]
+    assert actions[0] == (OWN_APP, "approved", "own")
+    assert set(actions[1:]) == {(FOREIGN, "rejected", None), (FOREIGN_OK, "rejected", None)}
+    writes = [c for c in fp.calls if "private-endpoint-connection" in c]
+    assert writes[0][3] == "approve"  # approvals first: they can only add access
+
+    lines = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert [line["event"] for line in lines].count("decision") == 3
+    assert [line["event"] for line in lines].count("outcome") == 3
+    outcome = next(
+        line for line in lines if line["event"] == "outcome" and line["connectionId"].endswith(FOREIGN)
+    )
+    assert outcome["identity"]["name"] == "dba@example.com"
+    assert outcome["statusBefore"] == "Pending"
+    assert outcome["statusAfter"] == "Rejected"
+    assert outcome["description"] == "not allowed by policy"
+    assert outcome["result"] == "rejected"
+    assert outcome["time"].endswith("Z")
+    approved = next(
+        line for line in lines if line["event"] == "outcome" and line["connectionId"].endswith(OWN_APP)
+    )
+    assert approved["rule"] == "own"
+
+
+def test_a_policy_mistake_stops_before_any_az_call(fp: FakeProcess, fake_az: str, tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('[pending]\nmatched = "approve"\n\n[[allow]]\nname = "x"\nendpoint = "pe-[oops"\n')
+    result = run("enforce", "--policy", str(path), "-g", "rg-data")
+    assert result.exit_code == 2
+    assert f"{path}:6: bad glob" in result.stderr
+    assert len(fp.calls) == 0
