@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -28,6 +29,9 @@ log = logging.getLogger("azpe")
 
 # Settings forced on every az child: no telemetry upload, no colour codes in stderr.
 _CHILD_SETTINGS = {
+    # A configured default resource group would silently narrow a subscription-wide
+    # "flexible-server list"; an empty value overrides the one in az's config file.
+    "AZURE_DEFAULTS_GROUP": "",
     "AZURE_CORE_COLLECT_TELEMETRY": "false",
     "AZURE_CORE_NO_COLOR": "true",
     "AZURE_CORE_SURVEY_MESSAGE": "false",
@@ -114,7 +118,7 @@ class AzRunner:
         try:
             stdout, stderr = proc.communicate(timeout=limit)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            _kill(proc)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.communicate(timeout=5)  # reap it; its output no longer matters
             raise AzTimeout(
@@ -153,8 +157,18 @@ class AzRunner:
         with self._lock:
             procs = list(self._running)
         for proc in procs:
-            proc.kill()
+            _kill(proc)
         return len(procs)
+
+
+def _kill(proc: subprocess.Popen[str]) -> None:
+    """Kill az and whatever it started: the deb and Homebrew ``az`` are shell wrappers that
+    run python as a child, so killing only the wrapper would leave the real az running."""
+    if sys.platform != "win32" and proc.pid > 0:  # pid 0 would mean our own process group
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)  # its own session: process group id == pid
+    with contextlib.suppress(ProcessLookupError):
+        proc.kill()
 
 
 def _new_session() -> dict[str, Any]:

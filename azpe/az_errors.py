@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from http import HTTPStatus
 
 from azpe.errors import (
     AuthError,
@@ -76,7 +77,9 @@ TRANSIENT_REASONS = frozenset(
     )
 )
 
-_NETWORK_FAMILY = re.compile(r"^ERROR: (?P<reason>[^(\n]*)\((?P<body>\{.*\})\)\s*$", re.S | re.M)
+# "ERROR: <HTTP reason>(<raw body>)": the body may be JSON, HTML, text or empty.
+_NETWORK_FAMILY = re.compile(r"^ERROR: (?P<reason>[A-Za-z][A-Za-z' -]*)\((?P<body>.*)\)\s*$", re.S | re.M)
+_HTTP_REASONS = frozenset(status.phrase.lower() for status in HTTPStatus)
 _SDK_FAMILY = re.compile(r"^ERROR: \((?P<code>[A-Za-z0-9_.]+)\) ?(?P<message>.*)$", re.M)
 _CODE_LINE = re.compile(r"^Code: (?P<code>\S+)\s*$", re.M)
 _MESSAGE_LINE = re.compile(r"^Message: (?P<message>.*)$", re.M)
@@ -111,18 +114,19 @@ _TOKEN_CACHE_RACE = re.compile(
 def parse_arm_error(stderr: str) -> tuple[str | None, str | None, str | None]:
     """(HTTP reason, ARM code, message) from az's stderr, whichever family printed it."""
     network = _NETWORK_FAMILY.search(stderr)
-    if network:
-        reason = network["reason"].strip() or None
+    if network and network["reason"].strip().lower() in _HTTP_REASONS:
+        reason = network["reason"].strip()
+        raw_body = network["body"].strip()
         try:
-            body = json.loads(network["body"])
+            body = json.loads(raw_body)
         except json.JSONDecodeError:
-            return reason, None, network["body"]
+            return reason, None, raw_body or reason
         error = body.get("error") if isinstance(body, dict) else None
         if isinstance(error, dict):
             code = error.get("code")
             message = error.get("message")
             return reason, str(code) if code else None, str(message) if message else None
-        return reason, None, network["body"]
+        return reason, None, raw_body
     sdk = _SDK_FAMILY.search(stderr)
     if sdk:
         code_line = _CODE_LINE.search(stderr)
@@ -132,6 +136,15 @@ def parse_arm_error(stderr: str) -> tuple[str | None, str | None, str | None]:
         return None, code, message.strip()
     plain = _PLAIN_ERROR.search(stderr)
     return None, None, plain["message"].strip() if plain else None
+
+
+_CRASH = "The command failed with an unexpected error"
+
+
+def _crash_reason(stderr: str) -> str:
+    """az prints the exception on the ERROR: line after the crash notice."""
+    errors = [m["message"].strip() for m in _PLAIN_ERROR.finditer(stderr) if _CRASH not in m["message"]]
+    return errors[0] if errors else "unknown error"
 
 
 def _last_line(stderr: str) -> str:
@@ -180,6 +193,10 @@ def classify(returncode: int, stderr: str) -> AzpeError:
             code="AzUsage",
             hint="Is az current? azpe is tested with azure-cli 2.91.0.",
         )
-    if "The command failed with an unexpected error" in stderr:
-        return AzureError("az crashed: " + _last_line(stderr), code="AzCrashed")
+    if _CRASH in stderr:
+        return AzureError(
+            "az crashed: " + _crash_reason(stderr),
+            code="AzCrashed",
+            hint="Run with -vv to see az's traceback.",
+        )
     return AzureError(text, code=code or (reason.replace(" ", "") if reason else "AzureError"))

@@ -16,8 +16,9 @@ PROVIDER = "Microsoft.DBforPostgreSQL"
 SERVER_TYPE = f"{PROVIDER}/flexibleServers"
 
 _GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-# Resource group: 1-90 of letters, digits, _ ( ) - . ; not ending in a period.
-_RG = r"[\w().-]{0,89}[\w()-]"
+# Resource group: 1-90 of letters, digits, _ ( ) - . ; not ending in a period (nor, here,
+# starting with a hyphen: it could pass for an option).
+_RG = r"(?!-)[\w().-]{0,89}[\w()-]"
 # Flexible server: 3-63 of a-z 0-9 -, not starting or ending with a hyphen.
 _SERVER = r"[a-z0-9](?:[a-z0-9-]{1,61})[a-z0-9]"
 # Connection: "<private endpoint name>.<guid>" in practice; Azure allows letters, digits, _ . -
@@ -35,8 +36,6 @@ _RG_RE = re.compile(_RG)
 _SERVER_RE = re.compile(_SERVER)
 _CONNECTION_RE = re.compile(_CONNECTION)
 _GUID_RE = re.compile(_GUID)
-# Subscription given by name: anything printable that cannot pass for an option.
-_SUBSCRIPTION_NAME_RE = re.compile(r"[^\s\-\x00-\x1f][^\x00-\x1f]{0,127}")
 
 
 @dataclass(frozen=True, order=True)
@@ -104,7 +103,9 @@ def validate_connection_name(value: str) -> str:
 
 def validate_subscription(value: str) -> str:
     """A subscription ID or display name, as az accepts both."""
-    if _GUID_RE.fullmatch(value) or _SUBSCRIPTION_NAME_RE.fullmatch(value):
+    # A display name: printable, at most 128 characters, and no look of an option.
+    printable_name = value.isprintable() and value == value.strip() and not value.startswith("-")
+    if _GUID_RE.fullmatch(value) or (printable_name and 0 < len(value) <= 128):
         return value
     raise UsageError(f"invalid subscription {value!r}", code="InvalidSubscription")
 

@@ -33,6 +33,15 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _str(value: Any) -> str | None:
+    """A string field, or None when az printed null or something else there."""
+    return value if isinstance(value, str) else None
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
+
+
 def _require_object(raw: Any, what: str) -> dict[str, Any]:
     if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
         raise AzureError(f"az printed an unexpected {what}: no 'id' field", code="UnexpectedOutput")
@@ -82,16 +91,16 @@ class Connection:
         status = state.get("status")
         return cls(
             id=obj["id"],
-            name=obj.get("name") or ref.name,
+            name=_str(obj.get("name")) or ref.name,
             subscription=ref.server.subscription or "",
             resource_group=ref.server.resource_group,
             server=ref.server.name,
             status=status if isinstance(status, str) and status else "Unknown",
-            description=state.get("description"),
-            actions_required=state.get("actionsRequired"),
-            provisioning_state=props.get("provisioningState"),
-            private_endpoint_id=endpoint.get("id"),
-            group_ids=tuple(str(g) for g in props.get("groupIds") or ()),
+            description=_str(state.get("description")),
+            actions_required=_str(state.get("actionsRequired")),
+            provisioning_state=_str(props.get("provisioningState")),
+            private_endpoint_id=_str(endpoint.get("id")),
+            group_ids=_strings(props.get("groupIds")),
         )
 
     @property
@@ -139,11 +148,11 @@ class Server:
         state = props.get("state")
         return cls(
             id=obj["id"],
-            name=obj.get("name") or ref.name,
+            name=_str(obj.get("name")) or ref.name,
             subscription=ref.subscription or "",
             resource_group=ref.resource_group,
             state=state if isinstance(state, str) and state else "Unknown",
-            public_network_access=network.get("publicNetworkAccess"),
+            public_network_access=_str(network.get("publicNetworkAccess")),
             connections=tuple(Connection.from_az(c) for c in raw_connections),
         )
 

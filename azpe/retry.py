@@ -14,7 +14,7 @@ from tenacity import (
     stop_after_attempt,
     stop_after_delay,
     wait_exponential,
-    wait_exponential_jitter,
+    wait_random,
 )
 from tenacity.wait import wait_base
 
@@ -22,7 +22,7 @@ from azpe.errors import ServerNotReady, TransientError
 
 log = logging.getLogger("azpe")
 
-DEFAULT_WAIT: wait_base = wait_exponential_jitter(multiplier=2, max=30, jitter=2)
+DEFAULT_WAIT: wait_base = wait_exponential(multiplier=2, max=30) + wait_random(0, 2)
 # Polling a server until it is Ready, or a write until a read shows it landed.
 DEFAULT_POLL: wait_base = wait_exponential(multiplier=1, min=2, max=15)
 

@@ -88,7 +88,8 @@ def build_scope(
 def parse_stdin_targets(text: str) -> list[ConnectionRef]:
     """One target per line: an ID or a JSON object with an ``id``; blanks and ``#`` skipped."""
     refs: list[ConnectionRef] = []
-    for number, raw_line in enumerate(text.splitlines(), start=1):
+    # Split on "\n" only: JSON lines may hold U+2028 and friends raw inside strings.
+    for number, raw_line in enumerate(text.split("\n"), start=1):
         line = raw_line.strip()
         if not line or line.startswith("#"):
             continue
@@ -106,6 +107,8 @@ def _id_of_line(line: str) -> str:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
         raise UsageError(f"not valid JSON ({exc.msg})") from None
+    except (ValueError, RecursionError):  # e.g. a huge integer, or absurd nesting
+        raise UsageError("not valid JSON (too large or too deeply nested)") from None
     value = obj.get("id") if isinstance(obj, dict) else None
     if not isinstance(value, str):
         raise UsageError("JSON object without a string 'id' field")

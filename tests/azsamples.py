@@ -15,11 +15,11 @@ SUB = "00000000-0000-0000-0000-00000000aaaa"
 FOREIGN_SUB = "99999999-9999-9999-9999-999999999999"
 RG = "rg-data"
 SERVER = "pg-orders"
-AZ = "/usr/bin/az"  # replaced by the fake az path in fixtures
+PROVIDER = "providers/Microsoft.DBforPostgreSQL/flexibleServers"
 
 
 def server_id(server: str = SERVER, rg: str = RG, sub: str = SUB) -> str:
-    return f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.DBforPostgreSQL/flexibleServers/{server}"
+    return f"/subscriptions/{sub}/resourceGroups/{rg}/{PROVIDER}/{server}"
 
 
 def connection_id(name: str, server: str = SERVER, rg: str = RG, sub: str = SUB) -> str:
@@ -27,11 +27,18 @@ def connection_id(name: str, server: str = SERVER, rg: str = RG, sub: str = SUB)
 
 
 def endpoint_id(name: str, sub: str = FOREIGN_SUB, rg: str = "rg-apps") -> str:
-    return f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network/privateEndpoints/{name}"
+    network = "providers/Microsoft.Network/privateEndpoints"
+    return f"/subscriptions/{sub}/resourceGroups/{rg}/{network}/{name}"
 
 
-def conn(name: str, status: str = "Pending", *, server: str = SERVER, state: str = "Succeeded",
-         description: str | None = None) -> dict[str, Any]:
+def conn(
+    name: str,
+    status: str = "Pending",
+    *,
+    server: str = SERVER,
+    state: str = "Succeeded",
+    description: str | None = None,
+) -> dict[str, Any]:
     """A connection as flattened inside ``flexible-server show``."""
     return {
         "id": connection_id(name, server),
@@ -48,17 +55,26 @@ def conn(name: str, status: str = "Pending", *, server: str = SERVER, state: str
     }
 
 
-def connection_raw(name: str, status: str = "Rejected", *, server: str = SERVER,
-                   description: str | None = None) -> dict[str, Any]:
+def connection_raw(
+    name: str, status: str = "Rejected", *, server: str = SERVER, description: str | None = None
+) -> dict[str, Any]:
     """A connection as ``az network private-endpoint-connection show|reject`` prints it."""
     flat = conn(name, status, server=server, description=description)
-    props = {k: flat.pop(k) for k in ("groupIds", "privateEndpoint", "privateLinkServiceConnectionState",
-                                       "provisioningState")}
+    props = {
+        k: flat.pop(k)
+        for k in ("groupIds", "privateEndpoint", "privateLinkServiceConnectionState", "provisioningState")
+    }
     return {**flat, "properties": props, "resourceGroup": RG}
 
 
-def server_json(connections: list[dict[str, Any]], *, server: str = SERVER, state: str = "Ready",
-                public: str = "Disabled", rg: str = RG) -> dict[str, Any]:
+def server_json(
+    connections: list[dict[str, Any]],
+    *,
+    server: str = SERVER,
+    state: str = "Ready",
+    public: str = "Disabled",
+    rg: str = RG,
+) -> dict[str, Any]:
     return {
         "id": server_id(server, rg),
         "name": server,

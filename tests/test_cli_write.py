@@ -69,9 +69,7 @@ def test_approve_of_a_rejected_connection_is_refused_without_calling_az(
     assert len(fp.calls) == 1
 
 
-def test_lockout_guard_refuses_rejecting_the_last_approved_connection(
-    fp: FakeProcess, fake_az: str
-) -> None:
+def test_lockout_guard_refuses_rejecting_the_last_approved_connection(fp: FakeProcess, fake_az: str) -> None:
     fp.register(show_argv(fake_az), stdout=pending_server(public="Disabled"))
     result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", APP, "-n", PE1)
     assert result.exit_code == 6
@@ -123,9 +121,14 @@ def test_busy_server_is_retried_after_a_re_read(fp: FakeProcess, fake_az: str) -
 
 def test_a_retry_stops_when_the_re_read_shows_the_change_landed(fp: FakeProcess, fake_az: str) -> None:
     fp.register(show_argv(fake_az), stdout=pending_server())
-    fp.register(write_argv(fake_az, "reject", PE1, sub=SUB), returncode=1,
-                stderr=network_error("Too Many Requests", "TooManyRequests", "slow down"))
-    fp.register(show_argv(fake_az, sub=SUB), stdout=dumps(server_json([conn(PE1, "Rejected"), conn(APP, "Approved")])))
+    fp.register(
+        write_argv(fake_az, "reject", PE1, sub=SUB),
+        returncode=1,
+        stderr=network_error("Too Many Requests", "TooManyRequests", "slow down"),
+    )
+    fp.register(
+        show_argv(fake_az, sub=SUB), stdout=dumps(server_json([conn(PE1, "Rejected"), conn(APP, "Approved")]))
+    )
     result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", PE1)
     assert result.exit_code == 0, result.stderr
     [record] = records(result)
@@ -153,7 +156,9 @@ def test_timed_out_write_is_re_read_and_counts_if_it_landed(fp: FakeProcess, fak
 
     fp.register(show_argv(fake_az), stdout=pending_server())
     fp.register(write_argv(fake_az, "reject", PE1, sub=SUB), callback=hang)
-    fp.register(show_argv(fake_az, sub=SUB), stdout=dumps(server_json([conn(PE1, "Rejected"), conn(APP, "Approved")])))
+    fp.register(
+        show_argv(fake_az, sub=SUB), stdout=dumps(server_json([conn(PE1, "Rejected"), conn(APP, "Approved")]))
+    )
     result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", PE1, "--retries", "0")
     assert result.exit_code == 0, result.stderr
     assert records(result)[0]["action"] == "rejected"
@@ -171,8 +176,11 @@ def test_permanent_403_exits_4_without_retrying(fp: FakeProcess, fake_az: str) -
 
 
 def test_server_not_found_exits_3(fp: FakeProcess, fake_az: str) -> None:
-    missing = sdk_error("ResourceNotFound", "The Resource 'Microsoft.DBforPostgreSQL/flexibleServers/pg-orders' "
-                        "under resource group 'rg-data' was not found.")
+    missing = sdk_error(
+        "ResourceNotFound",
+        "The Resource 'Microsoft.DBforPostgreSQL/flexibleServers/pg-orders' "
+        "under resource group 'rg-data' was not found.",
+    )
     fp.register(show_argv(fake_az), returncode=3, stderr=missing)
     result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", PE1)
     assert result.exit_code == 3
@@ -211,7 +219,9 @@ def test_unsettled_write_is_verified_by_polling_reads(fp: FakeProcess, fake_az: 
     updating["properties"]["provisioningState"] = "Updating"
     fp.register(write_argv(fake_az, "reject", PE1, sub=SUB), stdout=dumps(updating))
     fp.register(show_argv(fake_az, sub=SUB), stdout=pending_server())
-    fp.register(show_argv(fake_az, sub=SUB), stdout=dumps(server_json([conn(PE1, "Rejected"), conn(APP, "Approved")])))
+    fp.register(
+        show_argv(fake_az, sub=SUB), stdout=dumps(server_json([conn(PE1, "Rejected"), conn(APP, "Approved")]))
+    )
     result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", PE1)
     assert result.exit_code == 0, result.stderr
     assert records(result)[0]["status"] == "Rejected"

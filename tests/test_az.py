@@ -1,0 +1,406 @@
+"""The az runner: argv, environment, timeouts, JSON decoding, and failures as typed errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from pytest_subprocess import FakeProcess
+
+from azpe.az import AzRunner, child_env, resolve_az
+from azpe.errors import AuthError, AzTimeout, AzureError, ExitCode, NotFound, TransientError
+from azpe.retry import is_transient
+from tests.azsamples import dumps, network_error, sdk_error, server_json
+
+SHOW = ["postgres", "flexible-server", "show", "--resource-group", "rg-data", "--name", "pg-orders"]
+
+
+def make_executable(path: Path, text: str) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(path.stat().st_mode | stat.S_IEXEC | stat.S_IXGRP | stat.S_IXOTH)
+    return os.fspath(path)
+
+
+# -- the child environment (a pure function) -------------------------------------------------
+
+
+def test_child_env_turns_telemetry_and_colour_off() -> None:
+    env = child_env({"PATH": "/usr/bin", "AZURE_CORE_COLLECT_TELEMETRY": "true", "AZURE_CORE_NO_COLOR": "0"})
+    assert env["AZURE_CORE_COLLECT_TELEMETRY"] == "false"
+    assert env["AZURE_CORE_NO_COLOR"] == "true"
+    assert env["PYTHONIOENCODING"] == "utf-8"
+    assert env["PATH"] == "/usr/bin"
+
+
+def test_child_env_drops_settings_that_change_azs_output_or_hide_errors() -> None:
+    env = child_env(
+        {
+            "AZURE_CORE_OUTPUT": "table",
+            "AZURE_CORE_ONLY_SHOW_ERRORS": "true",
+            "AZURE_CORE_DISABLE_CONFIRM_PROMPT": "true",
+            "HOME": "/home/dba",
+        }
+    )
+    assert "AZURE_CORE_OUTPUT" not in env
+    assert "AZURE_CORE_ONLY_SHOW_ERRORS" not in env
+    assert "AZURE_CORE_DISABLE_CONFIRM_PROMPT" not in env
+    assert env["HOME"] == "/home/dba"
+
+
+def test_child_env_keeps_the_users_login_config_and_proxy() -> None:
+    base = {
+        "AZURE_CONFIG_DIR": "/home/dba/.azure-prod",
+        "REQUESTS_CA_BUNDLE": "/etc/ssl/corp.pem",
+        "HTTPS_PROXY": "http://proxy:3128",
+        "AZURE_CORE_INSTANCE_DISCOVERY": "false",
+    }
+    env = child_env(base)
+    for key, value in base.items():
+        assert env[key] == value
+
+
+def test_child_env_does_not_modify_its_input() -> None:
+    base = {"AZURE_CORE_OUTPUT": "yaml"}
+    child_env(base)
+    assert base == {"AZURE_CORE_OUTPUT": "yaml"}
+
+
+# -- finding az --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def three_azs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    found = {
+        name: make_executable(tmp_path / name / "az", "#!/bin/sh\nexit 0\n")
+        for name in ("explicit", "env", "path")
+    }
+    monkeypatch.setenv("PATH", os.fspath(tmp_path / "path"))
+    return found
+
+
+def test_resolve_az_prefers_the_az_option(three_azs: dict[str, str]) -> None:
+    assert resolve_az(three_azs["explicit"], {"AZPE_AZ": three_azs["env"]}) == three_azs["explicit"]
+
+
+def test_resolve_az_then_azpe_az(three_azs: dict[str, str]) -> None:
+    assert resolve_az(None, {"AZPE_AZ": three_azs["env"]}) == three_azs["env"]
+
+
+def test_resolve_az_then_az_on_path(three_azs: dict[str, str]) -> None:
+    assert resolve_az(None, {}) == three_azs["path"]
+    assert resolve_az(None, {"AZPE_AZ": ""}) == three_azs["path"]
+
+
+@pytest.mark.parametrize(
+    ("explicit", "environ"),
+    [
+        ("/nonexistent/az", {}),
+        ("/nonexistent/az", {"AZPE_AZ": "ENV"}),  # an explicit --az does not fall back
+        (None, {"AZPE_AZ": "/nonexistent/az"}),
+    ],
+)
+def test_resolve_az_missing_is_an_auth_error_exit_4(
+    three_azs: dict[str, str], explicit: str | None, environ: dict[str, str]
+) -> None:
+    environ = {k: three_azs["env"] if v == "ENV" else v for k, v in environ.items()}
+    with pytest.raises(AuthError) as caught:
+        resolve_az(explicit, environ)
+    assert caught.value.exit_code == ExitCode.AUTH
+    assert caught.value.code == "AzNotFound"
+    assert "/nonexistent/az" in caught.value.message
+    assert caught.value.hint and "--az" in caught.value.hint and "AZPE_AZ" in caught.value.hint
+
+
+def test_resolve_az_not_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", os.fspath(tmp_path))
+    with pytest.raises(AuthError, match="az not found"):
+        resolve_az(None, {})
+
+
+def test_resolve_az_refuses_a_file_that_is_not_executable(tmp_path: Path) -> None:
+    plain = tmp_path / "az"
+    plain.write_text("not a program")
+    plain.chmod(0o644)
+    with pytest.raises(AuthError):
+        resolve_az(os.fspath(plain), {})
+
+
+# -- the runner, with az faked by pytest-subprocess ------------------------------------------
+
+
+@pytest.fixture
+def runner(fake_az: str) -> AzRunner:
+    env = {"PATH": "/usr/bin", "AZURE_CORE_OUTPUT": "table", "AZURE_CONFIG_DIR": "/home/dba/.azure"}
+    return AzRunner(fake_az, timeout=30, env=env)
+
+
+def test_run_json_appends_o_json_and_decodes(fp: FakeProcess, runner: AzRunner, fake_az: str) -> None:
+    server = server_json([])
+    fp.register([fake_az, *SHOW, "-o", "json"], stdout=dumps(server))
+    assert runner.run_json(SHOW) == server
+    assert list(fp.calls) == [[fake_az, *SHOW, "-o", "json"]]
+    assert runner.calls == 1
+
+
+def test_run_passes_argv_as_a_list_without_a_shell(fp: FakeProcess, runner: AzRunner, fake_az: str) -> None:
+    args = ["network", "private-endpoint-connection", "reject", "--description", "it's $HOME; rm -rf /"]
+    recorder = fp.register([fake_az, *args], stdout="{}")
+    result = runner.run(args)
+    assert result.argv == (fake_az, *args)
+    assert result.returncode == 0
+    assert result.stdout == "{}"
+    call = recorder.first_call
+    assert call is not None and call.kwargs is not None
+    assert call.kwargs.get("shell", False) is False
+
+
+def test_the_child_gets_the_clean_env_and_a_closed_stdin(
+    fp: FakeProcess, runner: AzRunner, fake_az: str
+) -> None:
+    recorder = fp.register([fake_az, *SHOW, "-o", "json"], stdout="{}")
+    runner.run_json(SHOW)
+    call = recorder.first_call
+    assert call is not None and call.kwargs is not None
+    assert call.kwargs["stdin"] is subprocess.DEVNULL
+    assert call.kwargs["stdout"] is subprocess.PIPE
+    assert call.kwargs["stderr"] is subprocess.PIPE
+    env = call.kwargs["env"]
+    assert env["AZURE_CORE_COLLECT_TELEMETRY"] == "false"
+    assert env["AZURE_CORE_NO_COLOR"] == "true"
+    assert "AZURE_CORE_OUTPUT" not in env
+    assert env["AZURE_CONFIG_DIR"] == "/home/dba/.azure"
+    if sys.platform != "win32":
+        assert call.kwargs["start_new_session"] is True  # Ctrl-C reaches azpe only
+
+
+def test_runner_defaults_to_the_environment_of_azpe(
+    fp: FakeProcess, fake_az: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AZURE_CONFIG_DIR", "/srv/azure")
+    monkeypatch.setenv("AZURE_CORE_ONLY_SHOW_ERRORS", "1")
+    recorder = fp.register([fake_az, "version"], stdout="{}")
+    AzRunner(fake_az, timeout=5).run(["version"])
+    assert recorder.first_call is not None and recorder.first_call.kwargs is not None
+    env = recorder.first_call.kwargs["env"]
+    assert env["AZURE_CONFIG_DIR"] == "/srv/azure"
+    assert "AZURE_CORE_ONLY_SHOW_ERRORS" not in env
+
+
+@pytest.mark.parametrize("stdout", ["", "\n", "  \n\n"])
+def test_empty_stdout_is_none(fp: FakeProcess, runner: AzRunner, fake_az: str, stdout: str) -> None:
+    fp.register([fake_az, *SHOW, "-o", "json"], stdout=stdout, stderr="WARNING: something\n")
+    assert runner.run_json(SHOW) is None
+
+
+@pytest.mark.parametrize("stdout", ["Name    State\n------  -----\n", "{'id': 1}", '{"id": ', "WARNING: x"])
+def test_stdout_that_is_not_json_is_unexpected_output(
+    fp: FakeProcess, runner: AzRunner, fake_az: str, stdout: str
+) -> None:
+    fp.register([fake_az, *SHOW, "-o", "json"], stdout=stdout)
+    with pytest.raises(AzureError) as caught:
+        runner.run_json(SHOW)
+    assert type(caught.value) is AzureError
+    assert caught.value.code == "UnexpectedOutput"
+    assert not is_transient(caught.value)
+
+
+def test_a_failure_is_classified(fp: FakeProcess, runner: AzRunner, fake_az: str) -> None:
+    fp.register([fake_az, *SHOW, "-o", "json"], returncode=3, stderr=sdk_error("ResourceNotFound", "gone"))
+    with pytest.raises(NotFound) as caught:
+        runner.run_json(SHOW)
+    assert caught.value.code == "ResourceNotFound"
+
+
+def test_a_failure_with_stdout_is_still_a_failure(fp: FakeProcess, runner: AzRunner, fake_az: str) -> None:
+    fp.register(
+        [fake_az, *SHOW, "-o", "json"],
+        returncode=1,
+        stdout="{}",
+        stderr=network_error("Conflict", "ServerIsBusy", "busy"),
+    )
+    with pytest.raises(TransientError) as caught:
+        runner.run_json(SHOW)
+    assert caught.value.code == "ServerIsBusy"
+
+
+def test_warnings_on_stderr_do_not_make_a_failure(fp: FakeProcess, runner: AzRunner, fake_az: str) -> None:
+    fp.register(
+        [fake_az, *SHOW, "-o", "json"],
+        stdout="[]",
+        stderr="WARNING: Resource ID will be ignored since other three arguments have been provided.\n",
+    )
+    assert runner.run_json(SHOW) == []
+
+
+def test_a_timeout_kills_az_and_is_a_transient_az_timeout(
+    fp: FakeProcess, runner: AzRunner, fake_az: str
+) -> None:
+    def hang(process: object) -> None:
+        raise subprocess.TimeoutExpired(cmd="az", timeout=30)
+
+    recorder = fp.register([fake_az, *SHOW, "-o", "json"], callback=hang)
+    with pytest.raises(AzTimeout) as caught:
+        runner.run_json(SHOW)
+    assert is_transient(caught.value)
+    assert caught.value.code == "Timeout"
+    assert "30 s" in caught.value.message
+    assert caught.value.hint and "--timeout" in caught.value.hint
+    assert recorder.first_call is not None
+    expected = signal.SIGTERM if sys.platform == "win32" else signal.SIGKILL
+    assert expected in recorder.first_call.received_signals()
+    assert runner.kill_running() == 0  # nothing left in the running set
+
+
+def test_the_per_call_timeout_is_reported(fp: FakeProcess, runner: AzRunner, fake_az: str) -> None:
+    def hang(process: object) -> None:
+        raise subprocess.TimeoutExpired(cmd="az", timeout=300)
+
+    fp.register([fake_az, "version"], callback=hang)
+    with pytest.raises(AzTimeout, match="300 s"):
+        runner.run(["version"], timeout=300)
+
+
+def test_each_call_is_logged_with_its_argv(
+    fp: FakeProcess, runner: AzRunner, fake_az: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    fp.register([fake_az, *SHOW, "-o", "json"], stdout="{}", stderr="WARNING: w\n")
+    with caplog.at_level(logging.DEBUG, logger="azpe"):
+        runner.run_json(SHOW)
+    messages = [r.getMessage() for r in caplog.records]
+    assert f"az: {fake_az} {' '.join(SHOW)} -o json" in messages
+    assert any(m.startswith("az exited 0") for m in messages)
+    assert "az stderr: WARNING: w" in messages
+
+
+def test_argv_builds_the_exact_command(runner: AzRunner, fake_az: str) -> None:
+    assert runner.argv(["version"]) == [fake_az, "version"]
+
+
+# -- a real process --------------------------------------------------------------------------
+
+posix_only = pytest.mark.skipif(sys.platform == "win32", reason="fake az is a POSIX shell script")
+
+FAKE_AZ = """#!/bin/sh
+out="$AZPE_TEST_OUT"
+printf '%s\\n' "$@" > "$out/argv"
+env > "$out/env"
+readlink /proc/self/fd/0 > "$out/stdin" 2>/dev/null || true
+echo 'WARNING: Resource ID will be ignored since other three arguments have been provided.' >&2
+case "$1" in
+  fail)
+    echo 'ERROR: Conflict({"error": {"code": "ServerIsBusy", "message": "Server is busy."}})' >&2
+    exit 1 ;;
+  missing)
+    printf 'ERROR: (ResourceNotFound) gone\\nCode: ResourceNotFound\\nMessage: gone\\n' >&2
+    exit 3 ;;
+esac
+cat <<'JSON'
+{"id": "x", "state": "Ready", "unicode": "\\u00e9\u00e9"}
+JSON
+"""
+
+
+@pytest.fixture
+def real_az(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[AzRunner, Path]:
+    """A fake az script first on PATH, run for real (no pytest-subprocess)."""
+    bin_dir = tmp_path / "bin"
+    make_executable(bin_dir / "az", FAKE_AZ)
+    out = tmp_path / "out"
+    out.mkdir()
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.delenv("AZPE_AZ", raising=False)
+    monkeypatch.setenv("AZPE_TEST_OUT", os.fspath(out))
+    monkeypatch.setenv("AZURE_CORE_OUTPUT", "table")
+    monkeypatch.setenv("AZURE_CONFIG_DIR", os.fspath(tmp_path / "azure-config"))
+    az = resolve_az(None, os.environ)
+    assert az == os.fspath(bin_dir / "az")
+    return AzRunner(az, timeout=10), out
+
+
+@posix_only
+def test_a_real_az_gets_its_argv_env_and_a_closed_stdin(
+    real_az: tuple[AzRunner, Path], tmp_path: Path
+) -> None:
+    runner, out = real_az
+    args = ["show", "--description", "two words; $HOME `id` 'q' \"dq\"", "--name", "é"]
+    data = runner.run_json(args)
+    assert data == {"id": "x", "state": "Ready", "unicode": "éé"}
+    assert (out / "argv").read_text(encoding="utf-8").splitlines() == [*args, "-o", "json"]
+    env = dict(line.split("=", 1) for line in (out / "env").read_text().splitlines() if "=" in line)
+    assert env["AZURE_CORE_COLLECT_TELEMETRY"] == "false"
+    assert env["AZURE_CORE_NO_COLOR"] == "true"
+    assert "AZURE_CORE_OUTPUT" not in env
+    assert env["AZURE_CONFIG_DIR"] == os.fspath(tmp_path / "azure-config")
+    if sys.platform.startswith("linux"):
+        assert (out / "stdin").read_text().strip() == "/dev/null"
+
+
+@posix_only
+def test_a_real_az_failure_is_classified(real_az: tuple[AzRunner, Path]) -> None:
+    runner, _ = real_az
+    with pytest.raises(TransientError) as busy:
+        runner.run_json(["fail"])
+    assert busy.value.code == "ServerIsBusy"
+    with pytest.raises(NotFound) as missing:
+        runner.run_json(["missing"])
+    assert missing.value.exit_code == ExitCode.NOT_FOUND
+
+
+@posix_only
+def test_a_real_az_result_keeps_both_streams(real_az: tuple[AzRunner, Path]) -> None:
+    runner, _ = real_az
+    result = runner.run(["show"])
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["state"] == "Ready"
+    assert result.stderr.startswith("WARNING: Resource ID will be ignored")
+    assert result.seconds >= 0
+
+
+def _gone(pid: int) -> bool:
+    """The process no longer runs (or is a zombie waiting for its reaper)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    stat_file = Path(f"/proc/{pid}/stat")
+    return stat_file.exists() and stat_file.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+@posix_only
+def test_a_real_hanging_az_is_killed_at_the_timeout(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    az = make_executable(tmp_path / "bin" / "az", f"#!/bin/sh\necho $$ > {pid_file}\nexec sleep 5\n")
+    runner = AzRunner(az, timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(AzTimeout) as caught:
+        runner.run(["network", "private-endpoint-connection", "reject"])
+    elapsed = time.monotonic() - started
+    assert 0.4 <= elapsed < 3
+    assert "0.5 s" in caught.value.message
+    assert _gone(int(pid_file.read_text()))
+
+
+@posix_only
+def test_a_real_hanging_az_behind_a_wrapper_is_killed_with_its_children(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    # Like the deb package's az: a shell that runs the real program as its child, without exec.
+    az = make_executable(
+        tmp_path / "bin" / "az", f"#!/bin/sh\nsh -c 'echo $$ > {pid_file}; exec sleep 1.5'\n"
+    )
+    runner = AzRunner(az, timeout=0.2)
+    started = time.monotonic()
+    with pytest.raises(AzTimeout):
+        runner.run(["network", "private-endpoint-connection", "reject"])
+    elapsed = time.monotonic() - started
+    inner = int(pid_file.read_text())
+    assert elapsed < 1.0, f"the timeout took {elapsed:.1f} s"
+    assert _gone(inner)

@@ -1,0 +1,356 @@
+"""The emulator over HTTPS, driven with urllib (no az): ARM shapes, the async-operation
+protocol, the busy rule, fault injection, the request log and the admin endpoints."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from azpe.sandbox import APP_ID, APP_SECRET, TENANT_ID, Emulator, default_scenario, identity
+
+SUB = "00000000-0000-0000-0000-00000000aaaa"
+SRV = (
+    f"/subscriptions/{SUB}/resourceGroups/rg-data/providers/Microsoft.DBforPostgreSQL/"
+    "flexibleServers/pg-orders"
+)
+API = "?api-version=2023-06-01-preview"
+
+
+class Client:
+    def __init__(self, em: Emulator) -> None:
+        self.em = em
+        self.context = ssl.create_default_context(cafile=str(em.ca_path))
+        self.token = identity.issue_token(TENANT_ID, em.url)
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        auth: bool = True,
+        raw: bytes | None = None,
+        timeout: float = 10,
+    ) -> tuple[int, dict[str, str], Any]:
+        data = raw if raw is not None else None if body is None else json.dumps(body).encode()
+        headers = {"Authorization": f"Bearer {self.token}"} if auth else {}
+        request = urllib.request.Request(self.em.url + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, context=self.context, timeout=timeout) as r:
+                status, hdrs, payload = r.status, dict(r.headers), r.read()
+        except urllib.error.HTTPError as err:
+            status, hdrs, payload = err.code, dict(err.headers), err.read()
+        try:
+            return status, hdrs, json.loads(payload) if payload else None
+        except ValueError:
+            return status, hdrs, payload
+
+
+@pytest.fixture
+def em() -> Iterator[Emulator]:
+    with Emulator(op_seconds=0.3) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def client(em: Emulator) -> Client:
+    return Client(em)
+
+
+def conn_names(em: Emulator, server: str = "pg-orders") -> dict[str, str]:
+    return {c["status"]: c["name"] for c in reversed(em.connections(SUB, "rg-data", server))}
+
+
+def test_cloud_metadata_is_one_cloud_pointing_at_the_emulator(client: Client) -> None:
+    status, _, body = client.call("GET", "//metadata/endpoints?api-version=2022-09-01", auth=False)
+    assert status == 200 and isinstance(body, dict)
+    root = client.em.url + "/"
+    assert body["authentication"]["loginEndpoint"] == root
+    assert body["authentication"]["audiences"] == [root]
+    assert body["resourceManager"] == root
+
+
+def test_login_flow_openid_then_client_credentials(client: Client) -> None:
+    status, _, config = client.call("GET", f"/{TENANT_ID}/v2.0/.well-known/openid-configuration", auth=False)
+    assert status == 200
+    assert config["token_endpoint"] == f"{client.em.url}/{TENANT_ID}/oauth2/v2.0/token"
+    form = (
+        f"grant_type=client_credentials&client_id={APP_ID}&client_secret={APP_SECRET}"
+        f"&scope={client.em.url}//.default"
+    )
+    status, _, token = client.call("POST", f"/{TENANT_ID}/oauth2/v2.0/token", raw=form.encode(), auth=False)
+    assert status == 200 and token["token_type"] == "Bearer"
+    assert identity.check_bearer(f"Bearer {token['access_token']}") is None
+
+
+def test_arm_requires_a_bearer_token(client: Client) -> None:
+    status, _, body = client.call("GET", "/subscriptions?api-version=2022-12-01", auth=False)
+    assert status == 401 and body["error"]["code"] == "AuthenticationFailed"
+
+
+def test_subscriptions(client: Client) -> None:
+    status, _, body = client.call("GET", "/subscriptions?api-version=2022-12-01")
+    assert status == 200
+    assert [(s["subscriptionId"], s["displayName"], s["state"], s["tenantId"]) for s in body["value"]] == [
+        (SUB, "azpe-sandbox", "Enabled", TENANT_ID)
+    ]
+    status, _, body = client.call("GET", "/subscriptions/nope?api-version=2022-12-01")
+    assert (status, body["error"]["code"]) == (404, "SubscriptionNotFound")
+
+
+def test_server_get_has_the_arm_shape(client: Client) -> None:
+    status, _, body = client.call("GET", SRV + "?api-version=2026-04-01-preview")
+    assert status == 200
+    assert body["id"] == SRV and body["type"] == "Microsoft.DBforPostgreSQL/flexibleServers"
+    props = body["properties"]
+    assert props["state"] == "Ready" and props["network"]["publicNetworkAccess"] == "Disabled"
+    first = props["privateEndpointConnections"][0]
+    assert first["id"] == f"{SRV}/privateEndpointConnections/{first['name']}"
+    assert first["properties"]["groupIds"] == ["postgresqlServer"]
+    assert first["properties"]["privateLinkServiceConnectionState"] == {
+        "status": "Pending",
+        "description": "Please approve: nightly ETL",
+        "actionsRequired": "None",
+    }
+    assert first["properties"]["provisioningState"] == "Succeeded"
+
+
+def test_server_lists_by_subscription_and_resource_group(client: Client) -> None:
+    prefix = f"/subscriptions/{SUB}"
+    pg = "/providers/Microsoft.DBforPostgreSQL/flexibleServers?api-version=2026-04-01-preview"
+    for path in (prefix + pg, prefix + "/resourceGroups/rg-data" + pg):
+        status, _, body = client.call("GET", path)
+        assert status == 200 and [s["name"] for s in body["value"]] == ["pg-orders", "pg-reports"]
+    status, _, body = client.call("GET", prefix + "/resourceGroups/rg-x" + pg)
+    assert (status, body["error"]["code"]) == (404, "ResourceGroupNotFound")
+
+
+def test_missing_server_is_a_real_resource_not_found(client: Client) -> None:
+    status, _, body = client.call("GET", SRV.replace("pg-orders", "x") + API)
+    assert status == 404
+    assert body == {
+        "error": {
+            "code": "ResourceNotFound",
+            "message": (
+                "The Resource 'Microsoft.DBforPostgreSQL/flexibleServers/x' under resource group "
+                "'rg-data' was not found. For more details please go to "
+                "https://aka.ms/ARMResourceNotFoundFix"
+            ),
+        }
+    }
+
+
+def test_api_version_is_required(client: Client) -> None:
+    status, _, body = client.call("GET", SRV)
+    assert (status, body["error"]["code"]) == (400, "MissingApiVersionParameter")
+
+
+def test_connection_list_and_show(client: Client, em: Emulator) -> None:
+    status, _, body = client.call("GET", SRV + "/privateEndpointConnections" + API)
+    assert status == 200 and len(body["value"]) == 4
+    name = conn_names(em)["Approved"]
+    status, _, body = client.call("GET", f"{SRV}/privateEndpointConnections/{name}{API}")
+    assert status == 200 and body["name"] == name
+    assert body["type"] == "Microsoft.DBforPostgreSQL/flexibleServers/privateEndpointConnections"
+
+
+def reject_body(client: Client, name: str, status: str = "Rejected") -> Any:
+    _, _, body = client.call("GET", f"{SRV}/privateEndpointConnections/{name}{API}")
+    body["properties"]["privateLinkServiceConnectionState"].update(status=status, description="by test")
+    return body
+
+
+def test_put_is_accepted_as_an_async_operation(client: Client, em: Emulator) -> None:
+    name = conn_names(em)["Pending"]
+    path = f"{SRV}/privateEndpointConnections/{name}{API}"
+    status, headers, body = client.call("PUT", path, reject_body(client, name))
+    assert status == 202 and body is None
+    op_url = headers["Azure-AsyncOperation"]
+    assert "/providers/Microsoft.DBforPostgreSQL/locations/westeurope/azureAsyncOperation/" in op_url
+    assert "/operationResults/" in headers["Location"] and int(headers["Retry-After"]) >= 1
+    op_path = op_url.removeprefix(em.url)
+    _, op_headers, op = client.call("GET", op_path)
+    assert op["status"] == "InProgress" and "startTime" in op
+    assert op_headers["Retry-After"] == "1"  # else the SDK polls only every 30 s
+    _, _, conn = client.call("GET", path)
+    assert conn["properties"]["provisioningState"] == "Updating"
+    _, _, srv = client.call("GET", SRV + API)
+    assert srv["properties"]["state"] == "Updating"
+    status, _, _ = client.call("GET", headers["Location"].removeprefix(em.url))
+    assert status == 202
+
+    time.sleep(0.35)
+    _, _, op = client.call("GET", op_path)
+    assert op["status"] == "Succeeded" and "endTime" in op
+    _, _, conn = client.call("GET", path)
+    state = conn["properties"]["privateLinkServiceConnectionState"]
+    assert (state["status"], state["description"]) == ("Rejected", "by test")
+    assert conn["properties"]["provisioningState"] == "Succeeded"
+    assert em.connection(SUB, "rg-data", "pg-orders", name)["status"] == "Rejected"
+
+
+def test_second_write_on_the_same_server_is_busy(client: Client, em: Emulator) -> None:
+    names = conn_names(em)
+    pending, approved = names["Pending"], names["Approved"]
+    client.call("PUT", f"{SRV}/privateEndpointConnections/{pending}{API}", reject_body(client, pending))
+    status, _, body = client.call("DELETE", f"{SRV}/privateEndpointConnections/{approved}{API}")
+    assert status == 409
+    assert body == {
+        "error": {
+            "code": "ServerIsBusy",
+            "message": (
+                "Server 'pg-orders' is busy with another operation. "
+                "Please try your operation after some time."
+            ),
+        }
+    }
+    other = conn_names(em, "pg-reports")["Pending"]
+    status, _, _ = client.call(
+        "DELETE", f"{SRV.replace('pg-orders', 'pg-reports')}/privateEndpointConnections/{other}{API}"
+    )
+    assert status == 202
+
+
+def test_approving_a_rejected_connection_fails_asynchronously(client: Client, em: Emulator) -> None:
+    name = conn_names(em)["Rejected"]
+    status, headers, _ = client.call(
+        "PUT", f"{SRV}/privateEndpointConnections/{name}{API}", reject_body(client, name, "Approved")
+    )
+    assert status == 202
+    em.wait_idle()
+    _, _, op = client.call("GET", headers["Azure-AsyncOperation"].removeprefix(em.url))
+    assert op["status"] == "Failed" and op["error"]["code"] == "InternalServerError"
+    status, _, body = client.call("GET", headers["Location"].removeprefix(em.url))
+    assert (status, body["error"]["code"]) == (500, "InternalServerError")
+    assert em.connection(SUB, "rg-data", "pg-orders", name)["status"] == "Rejected"
+
+
+def test_delete_then_gone_and_delete_again_is_204(client: Client, em: Emulator) -> None:
+    name = conn_names(em)["Approved"]
+    path = f"{SRV}/privateEndpointConnections/{name}{API}"
+    assert client.call("DELETE", path)[0] == 202
+    em.wait_idle()
+    assert client.call("GET", path)[0] == 404
+    assert client.call("DELETE", path)[0] == 204
+
+
+def test_put_with_a_bad_body_is_400(client: Client, em: Emulator) -> None:
+    path = f"{SRV}/privateEndpointConnections/{conn_names(em)['Pending']}{API}"
+    status, _, body = client.call("PUT", path, raw=b"{not json")
+    assert (status, body["error"]["code"]) == (400, "InvalidRequestContent")
+    status, _, body = client.call("PUT", path, reject_body(client, conn_names(em)["Pending"], "Pending"))
+    assert (status, body["error"]["code"]) == (400, "InvalidParameterValue")
+
+
+def test_injected_error_with_retry_after_then_normal(client: Client, em: Emulator) -> None:
+    em.inject("GET", "*/flexibleServers/pg-orders", 429, retry_after=3, times=2)
+    for _ in range(2):
+        status, headers, body = client.call("GET", SRV + API)
+        assert (status, headers["Retry-After"], body["error"]["code"]) == (429, "3", "TooManyRequests")
+    assert client.call("GET", SRV + API)[0] == 200
+    assert [r["fault"] for r in em.requests()] == [True, True, False]
+
+
+def test_injected_fault_always_until_cleared(client: Client, em: Emulator) -> None:
+    em.inject("*", "/subscriptions/*", 503, code="ServiceUnavailable", message="down", times=None)
+    for _ in range(3):
+        assert client.call("GET", SRV + API)[2] == {
+            "error": {"code": "ServiceUnavailable", "message": "down"}
+        }
+    em.clear_faults()
+    assert client.call("GET", SRV + API)[0] == 200
+
+
+def test_malformed_body(client: Client, em: Emulator) -> None:
+    em.inject("GET", "*/flexibleServers/pg-orders", malformed=True)
+    status, _, body = client.call("GET", SRV + API)
+    assert status == 200 and isinstance(body, bytes) and body.startswith(b"<html>")
+
+
+def test_held_write_still_lands(client: Client, em: Emulator) -> None:
+    """A hold without a status runs the request: a killed client does not undo it."""
+    name = conn_names(em)["Pending"]
+    em.inject("PUT", "*/privateEndpointConnections/*", hold_seconds=30)
+    with pytest.raises(TimeoutError):
+        client.call(
+            "PUT", f"{SRV}/privateEndpointConnections/{name}{API}", reject_body(client, name), timeout=0.5
+        )
+    em.wait_idle()
+    assert em.connection(SUB, "rg-data", "pg-orders", name)["status"] == "Rejected"
+
+
+def test_hold_forever_is_released_by_stop() -> None:
+    emulator = Emulator().start()
+    client = Client(emulator)
+    emulator.inject("GET", "*", 500, hold_seconds=float("inf"))
+    result: list[int] = []
+    thread = threading.Thread(target=lambda: result.append(client.call("GET", SRV + API)[0]))
+    thread.start()
+    time.sleep(0.3)
+    assert not result
+    emulator.stop()
+    thread.join(5)
+    assert result == [500]
+
+
+def test_request_log_records_put_bodies(client: Client, em: Emulator) -> None:
+    name = conn_names(em)["Pending"]
+    client.call("PUT", f"{SRV}/privateEndpointConnections/{name}{API}", reject_body(client, name))
+    log = em.requests()
+    assert [(r["method"], r["status"]) for r in log] == [("GET", 200), ("PUT", 202)]
+    assert log[1]["path"] == f"{SRV}/privateEndpointConnections/{name}"
+    assert log[1]["query"] == "api-version=2023-06-01-preview"
+    assert log[1]["body"]["properties"]["privateLinkServiceConnectionState"]["status"] == "Rejected"
+    em.clear_requests()
+    assert em.requests() == []
+
+
+def test_server_updating_then_ready(client: Client, em: Emulator) -> None:
+    em.set_server_state(SUB, "rg-data", "pg-orders", "Updating", ready_after=0.3)
+    assert client.call("GET", SRV + API)[2]["properties"]["state"] == "Updating"
+    name = conn_names(em)["Pending"]
+    status, _, body = client.call(
+        "PUT", f"{SRV}/privateEndpointConnections/{name}{API}", reject_body(client, name)
+    )
+    assert (status, body["error"]["code"]) == (409, "ServerIsNotReady")
+    time.sleep(0.35)
+    assert client.call("GET", SRV + API)[2]["properties"]["state"] == "Ready"
+
+
+def test_admin_endpoints(client: Client, em: Emulator) -> None:
+    small = {
+        "subscriptions": [
+            {"id": SUB, "resourceGroups": [{"name": "rg", "servers": [{"name": "s1", "state": "Stopped"}]}]}
+        ]
+    }
+    assert client.call("POST", "/_sandbox/seed", small, auth=False)[0] == 200
+    _, _, state = client.call("GET", "/_sandbox/state", auth=False)
+    assert state["subscriptions"][0]["resourceGroups"][0]["servers"][0]["state"] == "Stopped"
+    fault = {"method": "GET", "path": "*/s1", "status": 500, "times": None}
+    _, _, faults = client.call("POST", "/_sandbox/faults", [fault], auth=False)
+    assert faults[0]["status"] == 500
+    assert client.call("DELETE", "/_sandbox/faults", auth=False)[0] == 204
+    body = {"subscription": SUB, "resourceGroup": "rg", "server": "s1", "state": "Ready"}
+    assert client.call("POST", "/_sandbox/server-state", body, auth=False)[0] == 200
+    status, _, body = client.call("POST", "/_sandbox/seed", {"nope": 1}, auth=False)
+    assert status == 400 and "invalid scenario" in body["error"]["message"]
+    assert client.call("GET", "/_sandbox/requests", auth=False)[2] == []  # admin not logged
+    client.call("POST", "/_sandbox/seed", default_scenario(), auth=False)
+    assert len(em.connections(SUB, "rg-data", "pg-orders")) == 4
+
+
+def test_background_log_file(tmp_path: Path) -> None:
+    with Emulator(state_dir=tmp_path, log_to_file=True) as emulator:
+        Client(emulator).call("GET", SRV + API)
+        lines = (tmp_path / "requests.jsonl").read_text().splitlines()
+    assert [json.loads(line)["status"] for line in lines] == [200]
+    assert (tmp_path / "ca.pem").read_text().startswith("-----BEGIN CERTIFICATE-----")
