@@ -27,8 +27,7 @@ RG=rg-data
 SERVER=pg-orders
 run azpe server show -g $RG -s $SERVER -o table
 run azpe list -g $RG -s $SERVER -o table
-run azpe reject -g $RG -s $SERVER --status Pending --dry-run -o table \
-    --query '[].{name:name, action:action, previousStatus:previousStatus, command:join(`" "`, command[1:5])}'
+run azpe reject -g $RG -s $SERVER --status Pending --dry-run -o tsv --query '[].join(` `, command)'
 run azpe reject -g $RG -s $SERVER --status Pending --yes \
     -d "Not an approved endpoint of ours; ask the DBA team" -o table
 run azpe list -g $RG -s $SERVER -o table

@@ -404,3 +404,10 @@ def test_a_real_hanging_az_behind_a_wrapper_is_killed_with_its_children(tmp_path
     inner = int(pid_file.read_text())
     assert elapsed < 1.0, f"the timeout took {elapsed:.1f} s"
     assert _gone(inner)
+
+
+def test_child_env_overrides_a_configured_default_resource_group() -> None:
+    # Seen with the real az: `az config set defaults.group=X` narrows a subscription-wide
+    # `az postgres flexible-server list` to X; an empty AZURE_DEFAULTS_GROUP overrides it.
+    env = child_env({"AZURE_DEFAULTS_GROUP": "rg-narrow"})
+    assert env["AZURE_DEFAULTS_GROUP"] == ""
