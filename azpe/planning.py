@@ -109,6 +109,8 @@ def build_plan(
     if selection.statuses:
         for listed in servers_in_scope(client, selection.scope, read=read):
             known[server_key(listed.ref)] = listed
+            if selection.scope.server is not None:  # -n targets name it as the user did
+                known[server_key(selection.scope.server)] = listed
         targets += select_by_status([s for s in known.values() if isinstance(s, Server)], selection.statuses)
     missing = [t.server for t in targets if server_key(t.server) not in known]
     known.update(read_servers(client, missing, concurrency=concurrency, read=read))
@@ -170,12 +172,13 @@ def _refusal(action: Action, connection: Connection) -> AzpeError | None:
 
 
 def _guard_lockout(plan: Plan) -> None:
-    """Mark writes that would remove a server's last Approved connection (no public access)."""
+    """Mark writes that would remove a server's last Approved connection when public network
+    access is not known to be Enabled (Disabled, or az did not say: the careful reading)."""
     if plan.action not in (Action.REJECT, Action.DELETE):
         return
     for key, items in plan.writes_by_server().items():
         server = plan.servers[key]
-        if (server.public_network_access or "").lower() != "disabled":
+        if (server.public_network_access or "").lower() == "enabled":
             continue
         approved = {c.name.lower() for c in server.connections if c.status == "Approved"}
         removed = {i.target.name.lower() for i in items}
@@ -184,8 +187,8 @@ def _guard_lockout(plan: Plan) -> None:
         names = ", ".join(sorted(c.name for c in server.connections if c.status == "Approved"))
         error = SafetyRefusal(
             f"{plan.action.value} would remove the last Approved private endpoint connection(s) "
-            f"of server {server.name} ({names}), and its public network access is Disabled: "
-            "every client would be cut off from the database",
+            f"of server {server.name} ({names}), and its public network access is "
+            f"{server.public_network_access or 'unknown'}: every client would be cut off from the database",
             code="LockOutGuard",
             hint="Approve another connection or enable public access first, or pass --force to do it anyway.",
         )

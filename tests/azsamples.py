@@ -72,7 +72,7 @@ def server_json(
     *,
     server: str = SERVER,
     state: str = "Ready",
-    public: str = "Disabled",
+    public: str | None = "Disabled",
     rg: str = RG,
 ) -> dict[str, Any]:
     return {

@@ -326,3 +326,19 @@ def test_mixed_failures_exit_1_and_every_target_is_reported(fp: FakeProcess, fak
     # one planned, one not found: a single failure reason gives its own code
     assert result.exit_code == 3
     assert [r["action"] for r in records(result)] == ["planned", "failed"]
+
+
+def test_lockout_guard_also_holds_when_public_access_is_unknown(fp: FakeProcess, fake_az: str) -> None:
+    fp.register(show_argv(fake_az), stdout=pending_server(public=None))
+    result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", APP)
+    assert result.exit_code == 6
+    assert "public network access is unknown" in result.stderr
+    assert len(fp.calls) == 1
+
+
+def test_n_and_status_on_one_server_read_it_once(fp: FakeProcess, fake_az: str) -> None:
+    fp.register(show_argv(fake_az), stdout=pending_server())
+    result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", PE1, "--status", "Pending", "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    assert sorted(r["name"] for r in records(result)) == sorted([PE1, PE2])  # PE1 once
+    assert len(fp.calls) == 1
