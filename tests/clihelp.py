@@ -23,8 +23,20 @@ def records(result: Any) -> Any:
 
 def show_argv(az: str, server: str = SERVER, rg: str = RG, sub: str | None = None) -> list[str]:
     scope = ["--subscription", sub] if sub else []
-    return [az, "postgres", "flexible-server", "show", "--resource-group", rg, "--name", server,
-            *scope, "--only-show-errors", "-o", "json"]
+    return [
+        az,
+        "postgres",
+        "flexible-server",
+        "show",
+        "--resource-group",
+        rg,
+        "--name",
+        server,
+        *scope,
+        "--only-show-errors",
+        "-o",
+        "json",
+    ]
 
 
 def list_argv(az: str, rg: str | None = None, sub: str | None = None) -> list[str]:
@@ -33,10 +45,30 @@ def list_argv(az: str, rg: str | None = None, sub: str | None = None) -> list[st
     return [az, "postgres", "flexible-server", "list", *group, *scope, "--only-show-errors", "-o", "json"]
 
 
-def write_argv(az: str, action: str, name: str, *, server: str = SERVER, rg: str = RG,
-               sub: str | None = None, description: str | None = None) -> list[str]:
-    argv = [az, "network", "private-endpoint-connection", action, "--resource-group", rg,
-            "--resource-name", server, "--type", TYPE, "--name", name]
+def write_argv(
+    az: str,
+    action: str,
+    name: str,
+    *,
+    server: str = SERVER,
+    rg: str = RG,
+    sub: str | None = None,
+    description: str | None = None,
+) -> list[str]:
+    argv = [
+        az,
+        "network",
+        "private-endpoint-connection",
+        action,
+        "--resource-group",
+        rg,
+        "--resource-name",
+        server,
+        "--type",
+        TYPE,
+        "--name",
+        name,
+    ]
     if sub:
         argv += ["--subscription", sub]
     if action == "delete":

@@ -2,6 +2,7 @@
 and the session (az runner, output format, query) every command opens."""
 
 import functools
+import inspect
 import logging
 import os
 import signal
@@ -19,10 +20,7 @@ from azpe.az import AzRunner, resolve_az
 from azpe.client import AzClient
 from azpe.errors import AzpeError, ExitCode
 from azpe.ids import validate_subscription
-from azpe.options import (
-    READ_TIMEOUT,
-    WRITE_TIMEOUT,
-)
+from azpe.options import READ_TIMEOUT, WRITE_TIMEOUT, AzPath, Output, Query, Subscription, Timeout, Verbose
 from azpe.render import (
     apply_query,
     check_format,
@@ -141,16 +139,57 @@ class Session:
             sys.stdout.flush()
 
 
-def open_session(
-    *, subscription: str | None, output: str, query: str | None, az: str | None, verbose: int,
-    timeout: float | None,
-) -> Session:  # fmt: skip
+@dataclass(frozen=True)
+class Common:
+    """The options every command takes, in the order they appear after its own."""
+
+    subscription: str | None
+    output: str
+    query: str | None
+    az: str | None
+    verbose: int
+    timeout: float | None
+
+
+_COMMON_PARAMETERS = [
+    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+    for name, annotation, default in (
+        ("subscription", Subscription, None),
+        ("output", Output, "json"),
+        ("query", Query, None),
+        ("az", AzPath, None),
+        ("verbose", Verbose, 0),
+        ("timeout", Timeout, None),
+    )
+]
+
+
+def with_common_options(fn: Callable[..., None]) -> Callable[..., None]:
+    """Give a command the common options (declared once, here) and hand them to it as
+    ``common``: Typer reads the command's options from the signature set below."""
+    signature = inspect.signature(fn)
+    own = [
+        p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+        for n, p in signature.parameters.items()
+        if n != "common"
+    ]
+
+    @functools.wraps(fn)
+    def wrapper(**kwargs: Any) -> None:
+        common = Common(**{p.name: kwargs.pop(p.name) for p in _COMMON_PARAMETERS})
+        fn(**kwargs, common=common)
+
+    wrapper.__signature__ = signature.replace(parameters=[*own, *_COMMON_PARAMETERS])  # type: ignore[attr-defined]
+    return wrapper
+
+
+def open_session(common: Common) -> Session:
     """Validate the common options, then find az. Nothing has run yet."""
-    setup_logging(verbose)
-    check_format(output)
-    compiled = compile_query(query)
-    if subscription is not None:
-        validate_subscription(subscription)
-    runner = AzRunner(resolve_az(az, os.environ), timeout=timeout or READ_TIMEOUT)
-    client = AzClient(runner, subscription=subscription, write_timeout=timeout or WRITE_TIMEOUT)
-    return Session(client, output, compiled)
+    setup_logging(common.verbose)
+    check_format(common.output)
+    compiled = compile_query(common.query)
+    if common.subscription is not None:
+        validate_subscription(common.subscription)
+    runner = AzRunner(resolve_az(common.az, os.environ), timeout=common.timeout or READ_TIMEOUT)
+    client = AzClient(runner, subscription=common.subscription, write_timeout=common.timeout or WRITE_TIMEOUT)
+    return Session(client, common.output, compiled)

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 import typer
 
-from azpe.cli.app import app, handle_errors, open_session
+from azpe.cli.app import Common, app, handle_errors, open_session, with_common_options
 from azpe.cli.write import RunReporter, open_audit, run_options
 from azpe.client import AzClient
 from azpe.enforce import Decision, apply_decisions, decide_all, drift_exit_code, explain
@@ -14,17 +14,11 @@ from azpe.ids import ServerRef, parse_connection_id, parse_server_id, validate_s
 from azpe.models import Server
 from azpe.options import (
     AuditLogFile,
-    AzPath,
     Concurrency,
     DryRun,
     Force,
-    Output,
-    Query,
     ResourceGroup,
     Retries,
-    Subscription,
-    Timeout,
-    Verbose,
     WaitReady,
 )
 from azpe.outcomes import TargetResult
@@ -38,7 +32,9 @@ DECISION_COLUMNS = ("name", "server", "status", "decision", "rule", "endpointOwn
 
 @app.command("enforce")
 @handle_errors
+@with_common_options
 def enforce(
+    common: Common,
     policy: Annotated[Path, typer.Option("--policy", metavar="FILE", help="Policy file (TOML).")],
     resource_group: ResourceGroup = None,
     servers: Annotated[
@@ -64,12 +60,6 @@ def enforce(
     concurrency: Concurrency = 4,
     force: Force = False,
     audit_log: AuditLogFile = None,
-    subscription: Subscription = None,
-    output: Output = "json",
-    query: Query = None,
-    az: AzPath = None,
-    verbose: Verbose = 0,
-    timeout: Timeout = None,
 ) -> None:
     """Decide every connection in scope (-g RG [-s SERVER]..., --server-id, or the whole
     subscription) by a policy: approve or leave what a rule allows, reject the rest.
@@ -77,12 +67,12 @@ def enforce(
     rules = load_policy(policy)  # a policy mistake stops here, before any az call
     if apply and (check or explain_id):
         raise UsageError("--apply does not go with --check or --explain")
-    refs = _server_refs(resource_group, servers or [], server_ids or [], subscription)
+    refs = _server_refs(resource_group, servers or [], server_ids or [], common.subscription)
     target = parse_connection_id(explain_id) if explain_id else None
-    session = open_session(
-        subscription=subscription, output=output, query=query, az=az, verbose=verbose, timeout=timeout
+    session = open_session(common)
+    options = run_options(
+        retries=retries, concurrency=concurrency, wait_ready=wait_ready, timeout=common.timeout
     )
-    options = run_options(retries=retries, concurrency=concurrency, wait_ready=wait_ready, timeout=timeout)
     read = reader(options)
 
     if target is not None:

@@ -4,21 +4,15 @@ from typing import Annotated
 
 import typer
 
-from azpe.cli.app import app, handle_errors, open_session, server_app
+from azpe.cli.app import Common, app, handle_errors, open_session, server_app, with_common_options
 from azpe.errors import NotFound, UsageError
 from azpe.executor import RunOptions
 from azpe.ids import ConnectionRef, parse_connection_id, validate_connection_name
 from azpe.options import (
-    AzPath,
-    Output,
-    Query,
     ResourceGroup,
     ServerId,
     ServerName,
     Status,
-    Subscription,
-    Timeout,
-    Verbose,
 )
 from azpe.planning import servers_in_scope
 from azpe.render import CONNECTION_COLUMNS, SERVER_COLUMNS
@@ -28,24 +22,18 @@ from azpe.writes import reader
 
 @server_app.command("show")
 @handle_errors
+@with_common_options
 def server_show(
+    common: Common,
     resource_group: ResourceGroup = None,
     server: ServerName = None,
     server_id: ServerId = None,
-    subscription: Subscription = None,
-    output: Output = "json",
-    query: Query = None,
-    az: AzPath = None,
-    verbose: Verbose = 0,
-    timeout: Timeout = None,
 ) -> None:
     """Show a server: state, public network access, and its connections counted by status."""
-    scope = build_scope(resource_group, server, server_id, subscription)
+    scope = build_scope(resource_group, server, server_id, common.subscription)
     if scope.server is None:
         raise UsageError("server show needs -g RG -s SERVER (or --server-id)")
-    session = open_session(
-        subscription=subscription, output=output, query=query, az=az, verbose=verbose, timeout=timeout
-    )
+    session = open_session(common)
     ref = scope.server
     found = reader(RunOptions())(lambda: session.client.show_server(ref))
     session.emit(found.to_record(), SERVER_COLUMNS)
@@ -53,24 +41,18 @@ def server_show(
 
 @app.command("list")
 @handle_errors
+@with_common_options
 def list_connections(
+    common: Common,
     resource_group: ResourceGroup = None,
     server: ServerName = None,
     server_id: ServerId = None,
     status: Status = None,
-    subscription: Subscription = None,
-    output: Output = "json",
-    query: Query = None,
-    az: AzPath = None,
-    verbose: Verbose = 0,
-    timeout: Timeout = None,
 ) -> None:
     """List private endpoint connections of a server, a resource group, or the subscription."""
-    scope = build_scope(resource_group, server, server_id, subscription)
+    scope = build_scope(resource_group, server, server_id, common.subscription)
     wanted = normalise_statuses(status or [])
-    session = open_session(
-        subscription=subscription, output=output, query=query, az=az, verbose=verbose, timeout=timeout
-    )
+    session = open_session(common)
     servers = servers_in_scope(session.client, scope, read=reader(RunOptions()))
     records = [c.to_record() for s in servers for c in s.connections if not wanted or c.status in wanted]
     session.emit(records, CONNECTION_COLUMNS)
@@ -78,23 +60,17 @@ def list_connections(
 
 @app.command("show")
 @handle_errors
+@with_common_options
 def show_connection(
+    common: Common,
     resource_group: ResourceGroup = None,
     server: ServerName = None,
     name: Annotated[str | None, typer.Option("-n", "--name", metavar="NAME", help="Connection name.")] = None,
     connection_id: Annotated[str | None, typer.Option("--id", metavar="ID", help="Connection ID.")] = None,
-    subscription: Subscription = None,
-    output: Output = "json",
-    query: Query = None,
-    az: AzPath = None,
-    verbose: Verbose = 0,
-    timeout: Timeout = None,
 ) -> None:
     """Show one private endpoint connection (-g RG -s SERVER -n NAME, or --id ID)."""
-    target = _one_target(resource_group, server, name, connection_id, subscription)
-    session = open_session(
-        subscription=subscription, output=output, query=query, az=az, verbose=verbose, timeout=timeout
-    )
+    target = _one_target(resource_group, server, name, connection_id, common.subscription)
+    session = open_session(common)
     found = reader(RunOptions())(lambda: session.client.show_server(target.server))
     connection = found.connection(target.name)
     if connection is None:

@@ -8,29 +8,23 @@ from typing import Annotated, Any
 import typer
 
 from azpe.audit import AuditLog
-from azpe.cli.app import Session, app, handle_errors, open_session, report_error
+from azpe.cli.app import Common, Session, app, handle_errors, open_session, report_error, with_common_options
 from azpe.client import Action
 from azpe.errors import ExitCode, SafetyRefusal, UsageError
 from azpe.executor import RunOptions
 from azpe.options import (
     WRITE_TIMEOUT,
     AuditLogFile,
-    AzPath,
     Concurrency,
     DryRun,
     Force,
     Ids,
     Names,
-    Output,
-    Query,
     ResourceGroup,
     Retries,
     ServerId,
     ServerName,
     Status,
-    Subscription,
-    Timeout,
-    Verbose,
     WaitReady,
     Yes,
 )
@@ -122,6 +116,7 @@ def _write_command(action: Action, summary: str) -> None:
     description_help = "Text stored with the decision, seen by the endpoint's owner."
 
     def command(
+        common: Common,
         resource_group: ResourceGroup = None,
         server: ServerName = None,
         names: Names = None,
@@ -140,18 +135,12 @@ def _write_command(action: Action, summary: str) -> None:
         retries: Retries = 3,
         concurrency: Concurrency = 4,
         force: Force = False,
-        subscription: Subscription = None,
-        output: Output = "json",
-        query: Query = None,
-        az: AzPath = None,
-        verbose: Verbose = 0,
-        timeout: Timeout = None,
         audit_log: AuditLogFile = None,
     ) -> None:
         if description is not None and action is Action.DELETE:
             raise UsageError("delete takes no --description")
         reads_stdin = STDIN in (ids or [])
-        scope: Scope = build_scope(resource_group, server, server_id, subscription)
+        scope: Scope = build_scope(resource_group, server, server_id, common.subscription)
         selection = build_selection(
             scope=scope, names=names or [], ids=ids or [], statuses=status or [], read_stdin=sys.stdin.read
         )
@@ -163,9 +152,7 @@ def _write_command(action: Action, summary: str) -> None:
                 code="ConfirmationRequired",
                 hint="Pass --yes (or --dry-run to see the plan first).",
             )
-        session = open_session(
-            subscription=subscription, output=output, query=query, az=az, verbose=verbose, timeout=timeout
-        )
+        session = open_session(common)
         request = WriteRequest(
             action=action,
             selection=selection,
@@ -173,7 +160,7 @@ def _write_command(action: Action, summary: str) -> None:
             dry_run=dry_run,
             force=force,
             options=run_options(
-                retries=retries, concurrency=concurrency, wait_ready=wait_ready, timeout=timeout
+                retries=retries, concurrency=concurrency, wait_ready=wait_ready, timeout=common.timeout
             ),
         )
         reporter = RunReporter(session, open_audit(audit_log, session, action.value))
@@ -191,7 +178,7 @@ def _write_command(action: Action, summary: str) -> None:
         reporter.finish(report, action.value)
 
     command.__doc__ = summary
-    app.command(action.value)(handle_errors(command))
+    app.command(action.value)(handle_errors(with_common_options(command)))
 
 
 _write_command(
