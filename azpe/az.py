@@ -117,10 +117,14 @@ class AzRunner:
             self.calls += 1
         try:
             stdout, stderr = proc.communicate(timeout=limit)
+        except KeyboardInterrupt:
+            # Only the main thread sees Ctrl-C, and it runs reads only: nothing to protect.
+            _kill(proc)
+            _reap(proc)
+            raise
         except subprocess.TimeoutExpired:
             _kill(proc)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.communicate(timeout=5)  # reap it; its output no longer matters
+            _reap(proc)
             raise AzTimeout(
                 f"az did not answer within {limit:g} s and was stopped: {' '.join(args[:3])}",
                 hint="Raise --timeout if the service is slow; azpe re-reads state before "
@@ -169,6 +173,12 @@ def _kill(proc: subprocess.Popen[str]) -> None:
             os.killpg(proc.pid, signal.SIGKILL)  # its own session: process group id == pid
     with contextlib.suppress(ProcessLookupError):
         proc.kill()
+
+
+def _reap(proc: subprocess.Popen[str]) -> None:
+    """Collect a killed az; its output no longer matters."""
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.communicate(timeout=5)
 
 
 def _new_session() -> dict[str, Any]:

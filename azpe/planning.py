@@ -75,9 +75,12 @@ def read_servers(
 
     if len(unique) <= 1:
         return {key: one(ref) for key, ref in unique.items()}
-    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(unique)))) as pool:
-        results = pool.map(one, unique.values())
-        return dict(zip(unique.keys(), results, strict=True))
+    pool = ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(unique))))
+    try:
+        return dict(zip(unique.keys(), pool.map(one, unique.values()), strict=True))
+    finally:
+        # On Ctrl-C, do not wait here for reads still running: the caller stops them.
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def servers_in_scope(client: AzClient, scope: Scope, *, read: Reader) -> list[Server]:

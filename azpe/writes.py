@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from azpe.client import Action, AzClient
-from azpe.errors import ExitCode, SafetyRefusal, exit_code_for
+from azpe.errors import ExitCode, SafetyRefusal, exit_code_for, not_started
 from azpe.executor import Executor, RunOptions
 from azpe.models import Server
 from azpe.outcomes import Outcome, TargetResult
@@ -70,15 +70,25 @@ def run_write(
     """``on_plan`` sees every decision before anything is written (the audit log);
     ``on_start`` is called just before the writes begin; ``on_result`` once per target."""
     read = reader(request.options)
-    plan = build_plan(
-        request.action,
-        request.selection,
-        client,
-        description=request.description,
-        concurrency=request.options.concurrency,
-        read=read,
-        snapshot=request.snapshot,
-    )
+    try:
+        plan = build_plan(
+            request.action,
+            request.selection,
+            client,
+            description=request.description,
+            concurrency=request.options.concurrency,
+            read=read,
+            snapshot=request.snapshot,
+        )
+    except KeyboardInterrupt:
+        # Interrupted while reading: nothing was written. Stop the reads, report what is known.
+        client.runner.kill_running()
+        skipped = [
+            TargetResult(t, Outcome.SKIPPED, error=not_started()) for t in request.selection.connections
+        ]
+        for result in skipped:
+            on_result(result)
+        return WriteReport(skipped, interrupted=True)
     on_plan(plan)
     if plan.guarded:
         if not request.force:

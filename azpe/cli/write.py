@@ -146,9 +146,9 @@ def _write_command(action: Action, summary: str) -> None:
         )
         needs_confirmation = bool(selection.statuses) or action is Action.DELETE
         if needs_confirmation and not (yes or dry_run) and (reads_stdin or not sys.stdin.isatty()):
+            what = "a delete" if action is Action.DELETE else f"{action.value} with a --status selection"
             raise SafetyRefusal(
-                f"{action.value} with a --status selection or a delete needs confirmation, and "
-                "there is no terminal to ask",
+                f"{what} needs confirmation, and there is no terminal to ask",
                 code="ConfirmationRequired",
                 hint="Pass --yes (or --dry-run to see the plan first).",
             )
