@@ -16,7 +16,14 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
-from tenacity import RetryError, Retrying, retry_if_exception, retry_if_result, stop_after_delay
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry_if_exception,
+    retry_if_result,
+    stop_after_delay,
+    stop_when_event_set,
+)
 from tenacity.wait import wait_base
 
 from azpe.client import Action, AzClient
@@ -128,10 +135,10 @@ class Executor:
         server = self.plan.servers[key]
         not_ready = None if server.ready else self._wait_ready(server)
         for item in items:
-            if not_ready is not None:
-                self._emit(item.with_(outcome=Outcome.FAILED, error=not_ready))
-            elif self.cancelled.is_set():
+            if self.cancelled.is_set():
                 self._emit(item.with_(outcome=Outcome.SKIPPED, error=not_started()))
+            elif not_ready is not None:
+                self._emit(item.with_(outcome=Outcome.FAILED, error=not_ready))
             else:
                 self._emit(self._write(item))
 
@@ -156,7 +163,7 @@ class Executor:
             return error
         log.info("server %s is %s; waiting up to %gs", server.name, server.state, self.options.wait_ready)
         poller = Retrying(
-            stop=stop_after_delay(self.options.wait_ready),
+            stop=stop_after_delay(self.options.wait_ready) | stop_when_event_set(self.cancelled),
             wait=self._poll_wait(),
             retry=retry_if_result(lambda s: not s.ready) | retry_if_exception(is_transient),
         )
