@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -365,26 +366,31 @@ def test_a_real_az_result_keeps_both_streams(real_az: tuple[AzRunner, Path]) -> 
     assert result.seconds >= 0
 
 
-def _gone(pid: int) -> bool:
-    """The process no longer runs (or is a zombie waiting for its reaper)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    stat_file = Path(f"/proc/{pid}/stat")
-    return stat_file.exists() and stat_file.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+def _gone(pid: int, within: float = 2.0) -> bool:
+    """The process stops running (or is a zombie waiting for its reaper) within ``within``
+    seconds: SIGKILL is delivered asynchronously, so a busy machine may need a moment."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        stat_file = Path(f"/proc/{pid}/stat")
+        with contextlib.suppress(OSError):
+            if stat_file.read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
 
 
 @posix_only
 def test_a_real_hanging_az_is_killed_at_the_timeout(tmp_path: Path) -> None:
     pid_file = tmp_path / "pid"
-    az = make_executable(tmp_path / "bin" / "az", f"#!/bin/sh\necho $$ > {pid_file}\nexec sleep 5\n")
+    az = make_executable(tmp_path / "bin" / "az", f"#!/bin/sh\necho $$ > {pid_file}\nexec sleep 60\n")
     runner = AzRunner(az, timeout=0.5)
-    started = time.monotonic()
     with pytest.raises(AzTimeout) as caught:
         runner.run(["network", "private-endpoint-connection", "reject"])
-    elapsed = time.monotonic() - started
-    assert 0.4 <= elapsed < 3
     assert "0.5 s" in caught.value.message
     assert _gone(int(pid_file.read_text()))
 
@@ -393,17 +399,12 @@ def test_a_real_hanging_az_is_killed_at_the_timeout(tmp_path: Path) -> None:
 def test_a_real_hanging_az_behind_a_wrapper_is_killed_with_its_children(tmp_path: Path) -> None:
     pid_file = tmp_path / "pid"
     # Like the deb package's az: a shell that runs the real program as its child, without exec.
-    az = make_executable(
-        tmp_path / "bin" / "az", f"#!/bin/sh\nsh -c 'echo $$ > {pid_file}; exec sleep 1.5'\n"
-    )
+    az = make_executable(tmp_path / "bin" / "az", f"#!/bin/sh\nsh -c 'echo $$ > {pid_file}; exec sleep 60'\n")
     runner = AzRunner(az, timeout=0.2)
-    started = time.monotonic()
     with pytest.raises(AzTimeout):
         runner.run(["network", "private-endpoint-connection", "reject"])
-    elapsed = time.monotonic() - started
-    inner = int(pid_file.read_text())
-    assert elapsed < 1.0, f"the timeout took {elapsed:.1f} s"
-    assert _gone(inner)
+    # Had only the wrapper been killed, the 60 s "az" would still be running.
+    assert _gone(int(pid_file.read_text()))
 
 
 def test_child_env_overrides_a_configured_default_resource_group() -> None:

@@ -12,7 +12,6 @@ import json
 import os
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -161,7 +160,6 @@ def test_network_show_and_show_not_found(az: Az, em: Emulator) -> None:
 
 def test_network_reject_polls_until_rejected(az: Az, em: Emulator) -> None:
     name = names(em)["Pending"]
-    started = time.monotonic()
     done = az(
         "network",
         "private-endpoint-connection",
@@ -171,11 +169,9 @@ def test_network_reject_polls_until_rejected(az: Az, em: Emulator) -> None:
         "--description",
         "not ours",
     )
-    elapsed = time.monotonic() - started
     assert done.returncode == 0, done.stderr
     state = json.loads(done.stdout)["properties"]["privateLinkServiceConnectionState"]
     assert (state["status"], state["description"]) == ("Rejected", "not ours")
-    assert 10 <= elapsed < 15  # az sleeps 10 s before its first re-read
     log = em.requests()
     assert [(r["method"], r["status"]) for r in log] == [("GET", 200), ("PUT", 202), ("GET", 200)]
     sent = log[1]["body"]["properties"]["privateLinkServiceConnectionState"]
