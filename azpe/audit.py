@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from azpe.errors import UsageError
+from azpe.errors import AzureError, UsageError
 from azpe.outcomes import Outcome, TargetResult
 from azpe.planning import Plan
 
@@ -82,12 +82,22 @@ class AuditLog:
     def _append(self, record: dict[str, Any]) -> None:
         data = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
         with self._lock:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
             try:
-                if fcntl is not None:
-                    fcntl.flock(fd, fcntl.LOCK_EX)
-                while data:
-                    data = data[os.write(fd, data) :]
-                os.fsync(fd)
-            finally:
-                os.close(fd)  # closing releases the lock
+                self._write(data)
+            except OSError as exc:
+                raise AzureError(
+                    f"cannot write the audit log {self.path}: {exc.strerror}; no further write was started",
+                    code="AuditLogFailed",
+                    hint="Free space or fix the audit log's path, then run the command again.",
+                ) from None
+
+    def _write(self, data: bytes) -> None:
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            while data:
+                data = data[os.write(fd, data) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)  # closing releases the lock

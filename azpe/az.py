@@ -135,6 +135,8 @@ class AzRunner:
                 self._running.discard(proc)
         result = AzResult(tuple(argv), proc.returncode, stdout, stderr, time.monotonic() - started)
         log.debug("az exited %d after %.2f s", result.returncode, result.seconds)
+        if result.stdout.strip():
+            log.debug("az stdout: %s", result.stdout.strip())
         if result.stderr.strip():
             log.debug("az stderr: %s", result.stderr.strip())
         if result.returncode != 0:

@@ -42,16 +42,17 @@ TRANSIENT_CODES = frozenset(
 )
 NOT_READY_CODES = frozenset(("servernotready", "serverisnotready"))
 AUTH_CODES = frozenset(
+    code.lower() for code in ("AuthorizationFailed", "LinkedAuthorizationFailed", "Forbidden")
+)
+# 401s: the token is not accepted; the identity may well have the permission.
+LOGIN_CODES = frozenset(
     code.lower()
     for code in (
-        "AuthorizationFailed",
-        "LinkedAuthorizationFailed",
         "InvalidAuthenticationToken",
         "InvalidAuthenticationTokenTenant",
         "AuthenticationFailed",
         "ExpiredAuthenticationToken",
         "Unauthorized",
-        "Forbidden",
     )
 )
 NOT_FOUND_CODES = frozenset(
@@ -160,12 +161,14 @@ def classify(returncode: int, stderr: str) -> AzpeError:
 
     if lowered in NOT_FOUND_CODES or returncode == 3:
         return NotFound(text, code=code or "ResourceNotFound")
+    if lowered in LOGIN_CODES:
+        return AuthError(text, code=code, hint="The az login is not valid any more: run 'az login' again.")
     if lowered in AUTH_CODES:
         return AuthError(
             text,
             code=code,
-            hint="The signed-in identity needs write access to the server's private endpoint "
-            "connections (e.g. the Contributor role on the server).",
+            hint="The signed-in identity lacks a permission on the server: reading needs Reader, "
+            "approving, rejecting and deleting connections need e.g. Contributor.",
         )
     if lowered in NOT_READY_CODES:
         return ServerNotReady(text, code=code)

@@ -84,7 +84,8 @@ class AzClient:
         if action is Action.DELETE:
             args.append("--yes")
         elif description is not None:
-            args += ["--description", description]
+            # One element, so that a description starting with "-" is not taken for an option.
+            args.append(f"--description={description}")
         return [*args, "--only-show-errors", "-o", "json"]
 
     def write_argv(self, action: Action, target: ConnectionRef, description: str | None) -> list[str]:

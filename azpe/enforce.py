@@ -41,8 +41,7 @@ class Decision:
         record["reason"] = self.reason
         record["endpointOwner"] = "own" if self.own_endpoint else "foreign"
         if self.action is not None:
-            record["description"] = self.description
-            record["previousStatus"] = self.connection.status
+            record["newDescription"] = self.description
         return record
 
 

@@ -105,6 +105,12 @@ class Executor:
     def _wait(self, futures: list[Future[None]]) -> None:
         try:
             self._wait_all(futures, timeout=None)
+        except Exception:
+            # A worker failed (the audit log could not be written, or a bug): start no
+            # further write anywhere, let the running ones end, then report the failure.
+            self.cancelled.set()
+            wait(futures)
+            raise
         except KeyboardInterrupt:
             self.interrupted = True
             self.cancelled.set()
@@ -155,10 +161,7 @@ class Executor:
 
     def _wait_ready(self, server: Server) -> ServerNotReady | None:
         """None once the server is Ready; the error to report if it never gets there."""
-        error = ServerNotReady(
-            f"server {server.name} is {server.state}, not Ready",
-            hint="Pass --wait-ready SECONDS to wait for it, or retry when the server is Ready.",
-        )
+        error = not_ready_error(server)
         if self.options.wait_ready <= 0:
             return error
         log.info("server %s is %s; waiting up to %gs", server.name, server.state, self.options.wait_ready)
@@ -254,3 +257,11 @@ class Executor:
 
     def _poll_wait(self) -> wait_base:
         return self.options.poll if self.options.poll is not None else default_poll()
+
+
+def not_ready_error(server: Server) -> ServerNotReady:
+    busy = " (an operation is running on it)" if server.state.lower() == "updating" else ""
+    return ServerNotReady(
+        f"server {server.name} is {server.state}{busy}, not Ready",
+        hint="Pass --wait-ready SECONDS to wait for it, or retry when the server is Ready.",
+    )

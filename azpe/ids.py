@@ -21,8 +21,9 @@ _GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F
 _RG = r"(?!-)[\w().-]{0,89}[\w()-]"
 # Flexible server: 3-63 of a-z 0-9 -, not starting or ending with a hyphen.
 _SERVER = r"[a-z0-9](?:[a-z0-9-]{1,61})[a-z0-9]"
-# Connection: "<private endpoint name>.<guid>" in practice; Azure allows letters, digits, _ . -
-_CONNECTION = r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,158}[A-Za-z0-9_])?"
+# Connection: "<private endpoint name>.<guid>" in practice: letters (any script), digits, _ . -,
+# starting with a letter or digit.
+_CONNECTION = r"[^\W_](?:[\w.-]{0,158}\w)?"
 
 _SERVER_ID = (
     rf"/subscriptions/(?P<sub>{_GUID})/resourceGroups/(?P<rg>{_RG})"
@@ -33,7 +34,7 @@ _CONNECTION_ID_RE = re.compile(
     rf"{_SERVER_ID}/privateEndpointConnections/(?P<name>{_CONNECTION})/?", re.IGNORECASE
 )
 _RG_RE = re.compile(_RG)
-_SERVER_RE = re.compile(_SERVER)
+_SERVER_RE = re.compile(_SERVER, re.IGNORECASE)  # as in IDs: Azure names are case-insensitive
 _CONNECTION_RE = re.compile(_CONNECTION)
 _GUID_RE = re.compile(_GUID)
 

@@ -7,6 +7,7 @@ Both parse into the same frozen records; a wrong shape raises ``AzureError``.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,8 @@ from azpe.ids import (
     parse_server_id,
     split_resource_id,
 )
+
+log = logging.getLogger("azpe")
 
 KNOWN_STATUSES = ("Pending", "Approved", "Rejected", "Disconnected")
 
@@ -126,6 +129,18 @@ class Connection:
         }
 
 
+def _parsable(raw_connections: list[Any], server_id: str) -> list[Connection]:
+    """The server's connections; one azpe cannot parse is reported and left out, so that it
+    does not block work on the others."""
+    out = []
+    for raw in raw_connections:
+        try:
+            out.append(Connection.from_az(raw))
+        except AzureError as exc:
+            log.warning("ignoring a connection of %s: %s", server_id.rsplit("/", 1)[-1], exc.message)
+    return out
+
+
 @dataclass(frozen=True)
 class Server:
     id: str
@@ -153,7 +168,7 @@ class Server:
             resource_group=ref.resource_group,
             state=state if isinstance(state, str) and state else "Unknown",
             public_network_access=_str(network.get("publicNetworkAccess")),
-            connections=tuple(Connection.from_az(c) for c in raw_connections),
+            connections=tuple(_parsable(raw_connections, obj["id"])),
         )
 
     @property

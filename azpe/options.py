@@ -9,6 +9,7 @@ import typer
 
 READ_TIMEOUT = 60.0
 WRITE_TIMEOUT = 300.0
+MAX_SECONDS = 86400  # a day: beyond it, timeouts overflow the platform's wait calls
 
 Subscription = Annotated[
     str | None,
@@ -28,7 +29,7 @@ AzPath = Annotated[
 ]
 Verbose = Annotated[
     int,
-    typer.Option("-v", "--verbose", count=True, help="Log every az argv to stderr (-vv: and its output)."),
+    typer.Option("-v", "--verbose", count=True, help="Log every az argv to stderr (-vv: and az's output)."),
 ]
 Timeout = Annotated[
     float | None,
@@ -36,7 +37,8 @@ Timeout = Annotated[
         "--timeout",
         metavar="SECONDS",
         min=1,
-        help="Seconds per az call [default: 60 for reads, 300 for writes].",
+        max=MAX_SECONDS,
+        help="Seconds per az call [default: 60 for reads, 300 for writes; at most a day].",
     ),
 ]
 
@@ -76,7 +78,11 @@ Yes = Annotated[
 WaitReady = Annotated[
     float,
     typer.Option(
-        "--wait-ready", metavar="SECONDS", min=0, help="Wait up to SECONDS for a server that is not Ready."
+        "--wait-ready",
+        metavar="SECONDS",
+        min=0,
+        max=MAX_SECONDS,
+        help="Wait up to SECONDS for a server that is not Ready.",
     ),
 ]
 Retries = Annotated[

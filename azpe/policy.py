@@ -94,6 +94,8 @@ def load_policy(path: Path) -> Policy:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot read policy {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not a UTF-8 text file", code="InvalidPolicy") from None
     return parse_policy(text, str(path))
 
 
@@ -161,6 +163,11 @@ def _rules(raw: Any, where: _Locator) -> tuple[Rule, ...]:
             raise where.error(
                 "name" if "name" in entry else "allow", section,
                 f"rule {name!r} names no field to match, so it would allow everything",
+            )  # fmt: skip
+        if all(any(set(p) == {"*"} for p in globs) for globs in patterns.values()):
+            raise where.error(
+                next(iter(patterns)), section,
+                f"rule {name!r} matches every connection ('*' in each field), so it would allow everything",
             )  # fmt: skip
         rules.append(Rule(name, patterns))
     return tuple(rules)

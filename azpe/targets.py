@@ -75,12 +75,11 @@ def build_scope(
         if resource_group or server:
             raise UsageError("give either --server-id or -g/-s, not both")
         return Scope(server=parse_server_id(server_id))
-    if server and not resource_group:
+    if server is not None and resource_group is None:
         raise UsageError("-s/--server needs -g/--resource-group (or use --server-id)")
-    if resource_group:
+    if resource_group is not None:
         validate_resource_group(resource_group)
-    if server:
-        assert resource_group is not None
+    if server is not None and resource_group is not None:
         return Scope(server=ServerRef(subscription, resource_group, validate_server_name(server)))
     return Scope(resource_group=resource_group)
 
@@ -96,7 +95,10 @@ def parse_stdin_targets(text: str) -> list[ConnectionRef]:
         try:
             refs.append(parse_connection_id(_id_of_line(line)))
         except UsageError as exc:
-            raise UsageError(f"stdin line {number}: {exc.message}", hint=exc.hint) from None
+            hint = exc.hint
+            if line.startswith("["):
+                hint = "stdin takes one target per line: pipe 'azpe list -o jsonl' or '-o ids'."
+            raise UsageError(f"stdin line {number}: {exc.message}", hint=hint) from None
     return refs
 
 

@@ -9,10 +9,10 @@ from typing import TypeVar
 
 from azpe.client import Action, AzClient
 from azpe.errors import ExitCode, SafetyRefusal, exit_code_for, not_started
-from azpe.executor import Executor, RunOptions
+from azpe.executor import Executor, RunOptions, not_ready_error
 from azpe.models import Server
 from azpe.outcomes import Outcome, TargetResult
-from azpe.planning import Plan, build_plan
+from azpe.planning import Plan, build_plan, server_key
 from azpe.retry import retrying
 from azpe.targets import Selection
 
@@ -95,12 +95,13 @@ def run_write(
             return _finish(plan, _refuse_guarded(plan), on_result)
         log.warning("--force: removing the last Approved connection(s) despite the lock-out guard")
     if request.dry_run:
-        planned = {
-            id(i): i.with_(command=tuple(client.write_argv(plan.action, i.target, plan.description)))
-            for i in plan.writes
-        }
-        return _finish(plan, planned, on_result)
-    if plan.writes and not confirm(plan):
+        return _finish(plan, _dry_run(plan, client, request.options), on_result)
+    try:
+        confirmed = not plan.writes or confirm(plan)
+    except KeyboardInterrupt:  # Ctrl-C at the prompt: nothing was written
+        stopped = {id(i): i.with_(outcome=Outcome.SKIPPED, error=not_started()) for i in plan.writes}
+        return _finish(plan, stopped, on_result, interrupted=True)
+    if not confirmed:
         declined = SafetyRefusal("not confirmed: nothing was written", code="NotConfirmed")
         refused = {id(i): i.with_(outcome=Outcome.SKIPPED, error=declined) for i in plan.writes}
         return _finish(plan, refused, on_result)
@@ -112,6 +113,20 @@ def run_write(
     executor = Executor(client, plan, request.options, read=read, on_result=on_result)
     written = dict(zip((id(i) for i in plan.writes), executor.run(), strict=True))
     return WriteReport([written.get(id(i), i) for i in plan.items], interrupted=executor.interrupted)
+
+
+def _dry_run(plan: Plan, client: AzClient, options: RunOptions) -> dict[int, TargetResult]:
+    """Each write's exact argv; a server that is not Ready fails its targets as a real run
+    would (unless --wait-ready gives it time)."""
+    out: dict[int, TargetResult] = {}
+    for item in plan.writes:
+        server = plan.servers[server_key(item.target.server)]
+        if not server.ready and options.wait_ready <= 0:
+            out[id(item)] = item.with_(outcome=Outcome.FAILED, error=not_ready_error(server))
+        else:
+            argv = client.write_argv(plan.action, item.target, plan.description)
+            out[id(item)] = item.with_(command=tuple(argv))
+    return out
 
 
 def _refuse_guarded(plan: Plan) -> dict[int, TargetResult]:
@@ -132,9 +147,13 @@ def _refuse_guarded(plan: Plan) -> dict[int, TargetResult]:
 
 
 def _finish(
-    plan: Plan, replaced: dict[int, TargetResult], on_result: Callable[[TargetResult], None]
+    plan: Plan,
+    replaced: dict[int, TargetResult],
+    on_result: Callable[[TargetResult], None],
+    *,
+    interrupted: bool = False,
 ) -> WriteReport:
     results = [replaced.get(id(i), i) for i in plan.items]
     for result in results:
         on_result(result)
-    return WriteReport(results)
+    return WriteReport(results, interrupted=interrupted)

@@ -74,5 +74,5 @@ def write_argv(
     if action == "delete":
         argv.append("--yes")
     elif description is not None:
-        argv += ["--description", description]
+        argv.append(f"--description={description}")
     return [*argv, "--only-show-errors", "-o", "json"]

@@ -342,3 +342,59 @@ def test_n_and_status_on_one_server_read_it_once(fp: FakeProcess, fake_az: str) 
     assert result.exit_code == 0, result.stderr
     assert sorted(r["name"] for r in records(result)) == sorted([PE1, PE2])  # PE1 once
     assert len(fp.calls) == 1
+
+
+def test_a_description_starting_with_a_dash_reaches_az_as_one_argument(fp: FakeProcess, fake_az: str) -> None:
+    fp.register(show_argv(fake_az), stdout=pending_server())
+    argv = write_argv(fake_az, "reject", PE1, sub=SUB, description="-x --yes")
+    assert "--description=-x --yes" in argv
+    fp.register(argv, stdout=dumps(connection_raw(PE1, description="-x --yes")))
+    result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", PE1, "-d", "-x --yes")
+    assert result.exit_code == 0, result.stderr
+    assert records(result)[0]["description"] == "-x --yes"
+
+
+@pytest.mark.parametrize("value", ["inf", "1e9", "nan", "0"])
+def test_out_of_range_timeouts_are_usage_errors(fp: FakeProcess, fake_az: str, value: str) -> None:
+    result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", PE1, "--timeout", value)
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert len(fp.calls) == 0
+
+
+def test_dry_run_reports_a_server_that_is_not_ready_as_a_real_run_would(
+    fp: FakeProcess, fake_az: str
+) -> None:
+    fp.register(show_argv(fake_az), stdout=pending_server(state="Stopped"))
+    result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", PE1, "--dry-run")
+    assert result.exit_code == 5
+    [record] = records(result)
+    assert record["action"] == "failed"
+    assert record["error"]["code"] == "ServerNotReady"
+    assert "command" not in record
+
+
+def test_an_audit_log_that_cannot_be_written_stops_cleanly(fp: FakeProcess, fake_az: str) -> None:
+    fp.register(
+        [fake_az, "account", "show", "--only-show-errors", "-o", "json"],
+        stdout=dumps({"id": SUB, "user": {"name": "dba", "type": "user"}}),
+    )
+    fp.register(show_argv(fake_az), stdout=pending_server())
+    result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", PE1, "--audit-log", "/dev/full")
+    assert result.exit_code == 1
+    assert "cannot write the audit log /dev/full" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert fp.call_count(write_argv(fake_az, "reject", PE1, sub=SUB)) == 0  # nothing unaudited
+
+
+def test_an_empty_resource_group_is_named_as_the_problem(fp: FakeProcess, fake_az: str) -> None:
+    result = run("reject", "-g", "", "-s", "pg-orders", "-n", PE1)
+    assert result.exit_code == 2
+    assert "invalid resource group name ''" in result.stderr
+
+
+def test_a_json_array_on_stdin_gets_a_hint(fp: FakeProcess, fake_az: str) -> None:
+    result = run("reject", "--id", "-", stdin='[\n  {"id": "x"}\n]\n')
+    assert result.exit_code == 2
+    assert "stdin line 1" in result.stderr
+    assert "-o jsonl" in result.stderr

@@ -86,7 +86,9 @@ def test_invalid_resource_group_names(name: str) -> None:
     assert repr(name) in error.message
 
 
-@pytest.mark.parametrize("name", ["abc", "pg-orders", "pg1", "123", "a" * 63, "a-b", "a--b", "0-0"])
+@pytest.mark.parametrize(
+    "name", ["abc", "pg-orders", "pg1", "123", "a" * 63, "a-b", "a--b", "0-0", "PG-Orders"]
+)
 def test_valid_server_names(name: str) -> None:
     assert validate_server_name(name) == name
 
@@ -99,7 +101,6 @@ def test_valid_server_names(name: str) -> None:
         "a" * 64,  # too long
         "-pg",
         "pg-",
-        "PG-orders",  # uppercase
         "pg_orders",
         "pg.orders",
         "pg orders",

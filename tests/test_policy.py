@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from azpe.errors import UsageError
 from azpe.models import Connection
-from azpe.policy import parse_policy
+from azpe.policy import load_policy, parse_policy
 from tests.azsamples import SUB, conn
 
 OWN = SUB
@@ -100,3 +102,15 @@ def test_policy_mistakes_name_the_line_and_the_reason(text: str, line: int, reas
 def test_invalid_toml_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="not valid TOML"):
         parse_policy("[pending\n", "p.toml")
+
+
+def test_a_rule_that_matches_everything_is_refused() -> None:
+    with pytest.raises(UsageError, match=r"p.toml:3: .*would allow everything"):
+        parse_policy("[[allow]]\nname = 'all'\nendpoint = '*'\nserver = ['**', 'pg-*']\n", "p.toml")
+
+
+def test_a_policy_that_is_not_utf8_is_a_usage_error(tmp_path: Path) -> None:
+    path = tmp_path / "policy.toml"
+    path.write_bytes(b"\xff\xfe[pending]\n")
+    with pytest.raises(UsageError, match="not a UTF-8 text file"):
+        load_policy(path)

@@ -39,7 +39,8 @@ app = typer.Typer(
     "servers - above all, reject the ones that should not reach your data. azpe drives the az "
     "CLI of your 'az login' session. stdout carries data only; logs and errors go to stderr.\n\n"
     "Exit codes: 0 ok, 1 Azure operation failed, 2 usage, 3 not found, 4 az missing / not "
-    "logged in / not allowed, 5 server not Ready, 6 refused for safety, 70 bug, 130 interrupted.",
+    "logged in / not allowed, 5 server not Ready, 6 refused for safety, 7 policy drift (enforce "
+    "--check), 70 bug, 130 interrupted.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

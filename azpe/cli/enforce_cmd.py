@@ -30,7 +30,7 @@ from azpe.writes import reader
 DECISION_COLUMNS = ("name", "server", "status", "decision", "rule", "endpointOwner", "reason")
 
 
-@app.command("enforce")
+@app.command("enforce", short_help="Plan, check or apply a connection policy.")
 @handle_errors
 @with_common_options
 def enforce(

@@ -20,7 +20,7 @@ from azpe.targets import build_scope, normalise_statuses
 from azpe.writes import reader
 
 
-@server_app.command("show")
+@server_app.command("show", short_help="Show a server's state, public access and connection counts.")
 @handle_errors
 @with_common_options
 def server_show(
@@ -39,7 +39,7 @@ def server_show(
     session.emit(found.to_record(), SERVER_COLUMNS)
 
 
-@app.command("list")
+@app.command("list", short_help="List connections of a server, resource group or subscription.")
 @handle_errors
 @with_common_options
 def list_connections(
@@ -58,7 +58,7 @@ def list_connections(
     session.emit(records, CONNECTION_COLUMNS)
 
 
-@app.command("show")
+@app.command("show", short_help="Show one connection.")
 @handle_errors
 @with_common_options
 def show_connection(

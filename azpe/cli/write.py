@@ -66,7 +66,8 @@ class RunReporter:
         if self.audit is not None:
             self.audit.outcome(result)
         if result.error is not None and result.outcome is Outcome.FAILED:
-            report_error(result.error, prefix=f"{result.target.name}: ")
+            named = result.target.name in result.error.message
+            report_error(result.error, prefix="" if named else f"{result.target.name}: ")
         if self.streaming:
             self.session.emit(self.record(result), RESULT_COLUMNS)
 
@@ -109,10 +110,13 @@ def _confirm_on_terminal(plan: Plan) -> bool:
     typer.echo(f"azpe: about to {plan.action.value} {len(plan.writes)} connection(s):", err=True)
     for item in plan.writes:
         typer.echo(f"  {item.target.server.name}/{item.target.name} ({item.previous_status})", err=True)
-    return typer.confirm(f"{plan.action.value.capitalize()} them on {len(servers)} server(s)?", err=True)
+    # Read the answer ourselves: end of input declines (exit 6), Ctrl-C interrupts (130).
+    sys.stderr.write(f"{plan.action.value.capitalize()} them on {len(servers)} server(s)? [y/N] ")
+    sys.stderr.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
-def _write_command(action: Action, summary: str) -> None:
+def _write_command(action: Action, short: str, summary: str) -> None:
     description_help = "Text stored with the decision, seen by the endpoint's owner."
 
     def command(
@@ -178,16 +182,20 @@ def _write_command(action: Action, summary: str) -> None:
         reporter.finish(report, action.value)
 
     command.__doc__ = summary
-    app.command(action.value)(handle_errors(with_common_options(command)))
+    app.command(action.value, short_help=short)(handle_errors(with_common_options(command)))
 
 
 _write_command(
     Action.REJECT,
+    "Reject connections (Pending or Approved; final).",
     "Reject private endpoint connections (Pending or Approved -> Rejected). Rejected is final: "
     "the endpoint's owner must re-create the endpoint to ask again.",
 )
-_write_command(Action.APPROVE, "Approve Pending private endpoint connections.")
+_write_command(
+    Action.APPROVE, "Approve Pending connections.", "Approve Pending private endpoint connections."
+)
 _write_command(
     Action.DELETE,
+    "Delete connections (asks first).",
     "Delete private endpoint connections. Asks first, or needs --yes when stdin is not a terminal.",
 )

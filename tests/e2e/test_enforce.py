@@ -99,7 +99,7 @@ def test_enforce_plans_applies_and_audits_a_mixed_population(sandbox: Sandbox, t
     }
     assert plan["adf-managed-pe"]["privateEndpointSubscription"] == MICROSOFT_SUB
     assert plan["pe-stranger"]["privateEndpointSubscription"] == FOREIGN_SUBSCRIPTION
-    assert plan["pe-stranger"]["description"] == "Rejected by policy: unknown private endpoint"
+    assert plan["pe-stranger"]["newDescription"] == "Rejected by policy: unknown private endpoint"
     assert plan["pe-partner-old"]["reason"] == "Approved, but no allow rule matches"
     assert check.stderr == "azpe: enforce: 6 connection(s), 4 to change\n"
 
