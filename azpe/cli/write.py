@@ -66,7 +66,7 @@ class RunReporter:
         if self.audit is not None:
             self.audit.outcome(result)
         if result.error is not None and result.outcome is Outcome.FAILED:
-            named = result.target.name in result.error.message
+            named = result.error.message.startswith(result.target.name)
             report_error(result.error, prefix="" if named else f"{result.target.name}: ")
         if self.streaming:
             self.session.emit(self.record(result), RESULT_COLUMNS)

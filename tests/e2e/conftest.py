@@ -87,7 +87,7 @@ def write_argv(
     if verb == "delete":
         argv.append("--yes")
     elif description is not None:
-        argv += ["--description", description]
+        argv.append(f"--description={description}")
     return [*argv, "--only-show-errors", "-o", "json"]
 
 

@@ -205,7 +205,11 @@ def test_server_not_ready_exits_5_without_writing(sandbox: Sandbox) -> None:
             "ServerNotReady",
         )
         state = "Stopped" if srv == "pg-stopped" else "Updating"
-        assert f"server {srv} is {state}, not Ready" in run.stderr and "--wait-ready" in run.stderr
+        assert (
+            f"server {srv} is {state}" in run.stderr
+            and "not Ready" in run.stderr
+            and "--wait-ready" in run.stderr
+        )
         assert sandbox.status(srv, name) == "Pending"
     assert sandbox.writes() == []
 
