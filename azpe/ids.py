@@ -71,6 +71,10 @@ def connection_id(subscription: str, resource_group: str, server: str, name: str
     return f"{server_id(subscription, resource_group, server)}/privateEndpointConnections/{name}"
 
 
+def is_guid(value: str) -> bool:
+    return _GUID_RE.fullmatch(value) is not None
+
+
 def validate_resource_group(value: str) -> str:
     if not _RG_RE.fullmatch(value) or value.startswith("-"):
         raise UsageError(

@@ -7,7 +7,7 @@ from enum import Enum
 from typing import Any
 
 from azpe.errors import AzpeError, ExitCode
-from azpe.ids import ConnectionRef, connection_id
+from azpe.ids import ConnectionRef, connection_id, is_guid
 from azpe.models import Connection
 
 
@@ -59,8 +59,13 @@ class TargetResult:
 def _record_from_ref(ref: ConnectionRef) -> dict[str, Any]:
     """What is known of a connection that could not be read (server or connection missing)."""
     sub = ref.server.subscription
+    # Only a subscription ID makes a valid connection ID (--subscription may be a name).
+    server = ref.server
+    full_id = (
+        connection_id(sub, server.resource_group, server.name, ref.name) if sub and is_guid(sub) else None
+    )
     return {
-        "id": connection_id(sub, ref.server.resource_group, ref.server.name, ref.name) if sub else None,
+        "id": full_id,
         "name": ref.name,
         "subscription": sub,
         "resourceGroup": ref.server.resource_group,
