@@ -90,7 +90,6 @@ class AzRunner:
         self._env = child_env(os.environ if env is None else env)
         self._lock = threading.Lock()
         self._running: set[subprocess.Popen[str]] = set()
-        self.calls = 0
 
     def argv(self, args: Sequence[str]) -> list[str]:
         return [self.executable, *args]
@@ -114,7 +113,6 @@ class AzRunner:
         )
         with self._lock:
             self._running.add(proc)
-            self.calls += 1
         try:
             stdout, stderr = proc.communicate(timeout=limit)
         except KeyboardInterrupt:

@@ -33,24 +33,12 @@ class Scope:
     resource_group: str | None = None
     server: ServerRef | None = None
 
-    def describe(self) -> str:
-        if self.server:
-            return f"server {self.server.name} (resource group {self.server.resource_group})"
-        if self.resource_group:
-            return f"every server of resource group {self.resource_group}"
-        return "every server of the subscription"
-
 
 @dataclass(frozen=True)
 class Selection:
     connections: tuple[ConnectionRef, ...]
     statuses: tuple[str, ...]
     scope: Scope
-
-    @property
-    def spans_servers(self) -> bool:
-        """Whether a ``--status`` selection may reach more than one server."""
-        return bool(self.statuses) and self.scope.server is None
 
 
 def normalise_statuses(values: Iterable[str]) -> tuple[str, ...]:

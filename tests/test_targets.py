@@ -236,12 +236,7 @@ def test_status_selection_alone_is_a_selection() -> None:
     selection = build_selection(scope=Scope(resource_group=RG), names=[], ids=[], statuses=["pending"])
     assert selection.connections == ()
     assert selection.statuses == ("Pending",)
-    assert selection.spans_servers
-
-
-def test_status_selection_on_one_server_does_not_span_servers() -> None:
-    selection = build_selection(scope=SERVER_SCOPE, names=[], ids=[], statuses=["Approved"])
-    assert not selection.spans_servers
+    assert selection.scope == Scope(resource_group=RG)
 
 
 def test_unknown_status_in_a_selection_is_refused() -> None:
