@@ -24,8 +24,6 @@ try:  # POSIX only; on Windows O_APPEND alone keeps each line whole.
 except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
-ENV_VAR = "AZPE_AUDIT_LOG"
-
 
 class AuditLog:
     def __init__(

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from azpe.az_errors import classify
-from azpe.errors import AuthError, AzTimeout, AzureError
+from azpe.errors import AuthError, AzTimeout, AzureError, Interrupted
 
 log = logging.getLogger("azpe")
 
@@ -90,6 +90,7 @@ class AzRunner:
         self._env = child_env(os.environ if env is None else env)
         self._lock = threading.Lock()
         self._running: set[subprocess.Popen[str]] = set()
+        self._stopped: set[subprocess.Popen[str]] = set()  # killed by kill_running()
 
     def argv(self, args: Sequence[str]) -> list[str]:
         return [self.executable, *args]
@@ -131,6 +132,14 @@ class AzRunner:
         finally:
             with self._lock:
                 self._running.discard(proc)
+        with self._lock:
+            stopped = proc in self._stopped
+            self._stopped.discard(proc)
+        if stopped:
+            raise Interrupted(
+                f"az was stopped after the grace period: {' '.join(args[:3])}",
+                hint="azpe re-reads the connection to report what that call did.",
+            )
         result = AzResult(tuple(argv), proc.returncode, stdout, stderr, time.monotonic() - started)
         log.debug("az exited %d after %.2f s", result.returncode, result.seconds)
         if result.stdout.strip():
@@ -159,9 +168,10 @@ class AzRunner:
     def kill_running(self) -> int:
         """Stop every az still running (after the Ctrl-C grace); returns how many."""
         with self._lock:
-            procs = list(self._running)
-        for proc in procs:
-            _kill(proc)
+            procs = [p for p in self._running if p.returncode is None]
+            self._stopped.update(procs)
+            for proc in procs:  # under the lock: a reaped process's pid could be reused
+                _kill(proc)
         return len(procs)
 
 

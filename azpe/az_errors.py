@@ -36,8 +36,6 @@ TRANSIENT_CODES = frozenset(
         "BadGateway",
         "ServerTimeout",
         "RequestTimeout",
-        "ServerNotReady",
-        "ServerIsNotReady",
     )
 )
 NOT_READY_CODES = frozenset(("servernotready", "serverisnotready"))

@@ -15,7 +15,7 @@ from azpe.executor import RunOptions
 from azpe.ids import ConnectionRef
 from azpe.models import Connection, Server
 from azpe.outcomes import Outcome, TargetResult
-from azpe.planning import Plan
+from azpe.planning import Plan, server_key
 from azpe.policy import RULE_FIELDS, Policy, Rule
 from azpe.targets import Scope, Selection
 from azpe.writes import WriteReport, WriteRequest, run_write
@@ -103,17 +103,19 @@ def apply_decisions(
     on_start: Callable[[Plan], None],
 ) -> WriteReport:
     """Approvals first (they can only add access), then rejections, one engine run per kind.
-    ``snapshot`` is the servers the decisions were made on: a stale view only makes the lock-out
-    guard stricter (approvals add Approved connections), so no run reads them again."""
+    Each run plans on ``snapshot`` (the servers the decisions were made on) except for servers
+    an earlier run wrote to: those are read again, so that the lock-out guard sees the
+    connections just approved."""
     groups: dict[tuple[Action, str | None], list[ConnectionRef]] = {}
     for d in decisions:
         if d.action is not None:
             groups.setdefault((d.action, d.description), []).append(d.target)
     ordered = sorted(groups.items(), key=lambda kv: kv[0][0] is not Action.APPROVE)
     results: list[TargetResult] = []
-    interrupted = False
+    stopped: WriteReport | None = None  # the run that was interrupted or failed
+    fresh = {server_key(s.ref): s for s in snapshot}
     for (action, description), targets in ordered:
-        if interrupted:
+        if stopped is not None:
             skipped = [TargetResult(t, Outcome.SKIPPED, error=not_started()) for t in targets]
             for result in skipped:
                 on_result(result)
@@ -126,14 +128,22 @@ def apply_decisions(
             dry_run=dry_run,
             force=force,
             options=options,
-            snapshot=snapshot,
+            snapshot=tuple(fresh.values()),
         )
         report = run_write(
             client, request, confirm=lambda _p: True, on_plan=on_plan, on_result=on_result, on_start=on_start
         )
         results += report.results
-        interrupted = report.interrupted
-    return WriteReport(results, interrupted=interrupted)
+        for result in report.results:
+            if result.attempts:
+                fresh.pop(server_key(result.target.server), None)
+        if report.interrupted or report.failure is not None:
+            stopped = report
+    return WriteReport(
+        results,
+        interrupted=stopped is not None and stopped.interrupted,
+        failure=stopped.failure if stopped is not None else None,
+    )
 
 
 def drift_exit_code(decisions: list[Decision]) -> ExitCode:

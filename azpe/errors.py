@@ -102,6 +102,4 @@ def exit_code_for(codes: list[ExitCode]) -> ExitCode:
         return ExitCode.OK
     if len(failed) == 1:
         return failed.pop()
-    if ExitCode.INTERRUPTED in failed:
-        return ExitCode.INTERRUPTED
     return ExitCode.AZURE_FAILED

@@ -18,20 +18,15 @@ from dataclasses import dataclass
 
 from tenacity import (
     RetryError,
-    Retrying,
-    retry_if_exception,
-    retry_if_result,
-    stop_after_delay,
-    stop_when_event_set,
 )
 from tenacity.wait import wait_base
 
 from azpe.client import Action, AzClient
-from azpe.errors import AzpeError, AzureError, ServerNotReady, not_started
+from azpe.errors import AzpeError, AzureError, Interrupted, NotFound, ServerNotReady, not_started
 from azpe.models import Connection, Server
 from azpe.outcomes import Outcome, TargetResult
-from azpe.planning import Plan, Reader, server_key
-from azpe.retry import default_poll, is_transient, retrying
+from azpe.planning import Plan, Reader, refusal_for, server_key
+from azpe.retry import polling, retrying
 
 log = logging.getLogger("azpe")
 
@@ -57,15 +52,20 @@ class _Settled(Exception):
         self.connection = connection
 
 
+class _UnderWay(Exception):
+    """Raised inside a retry when a re-read shows a write still running: wait for it instead."""
+
+
+def _settled_state(connection: Connection) -> bool:
+    return (connection.provisioning_state or "succeeded").lower() in SETTLED_STATES
+
+
 def holds(action: Action, connection: Connection | None) -> bool:
     """Whether ``connection`` (None: absent) is in the state ``action`` wants, and settled."""
     wanted = action.wanted_status
     if wanted is None:
         return connection is None
-    if connection is None or connection.status != wanted:
-        return False
-    state = (connection.provisioning_state or "succeeded").lower()
-    return state in SETTLED_STATES
+    return connection is not None and connection.status == wanted and _settled_state(connection)
 
 
 class Executor:
@@ -75,18 +75,21 @@ class Executor:
         plan: Plan,
         options: RunOptions,
         *,
-        read: Reader,
         on_result: Callable[[TargetResult], None] = lambda _r: None,
     ) -> None:
         self.client = client
         self.plan = plan
         self.options = options
-        self.read = read
         self.cancelled = threading.Event()
+        # Re-reads retry like any read, but stop (and stop waiting) after Ctrl-C.
+        self.read: Reader = lambda fn: retrying(
+            options.retries, max_seconds=options.retry_budget, wait=options.wait, cancel=self.cancelled
+        )(fn)
         self._on_result = on_result
         self._emit_lock = threading.Lock()
         self._results: dict[tuple[str, str], TargetResult] = {}
         self.interrupted = False
+        self.failure: AzpeError | None = None
 
     # -- public -------------------------------------------------------------------------
 
@@ -122,7 +125,12 @@ class Executor:
             if not finished:
                 stopped = self.client.runner.kill_running()
                 log.warning("stopped %d running az call(s); re-reading their state", stopped)
-            self._wait_all(futures, timeout=None)
+            while True:  # every wait is cut short by the cancel event: this ends soon
+                try:
+                    self._wait_all(futures, timeout=None)
+                    return
+                except KeyboardInterrupt:
+                    self.client.runner.kill_running()
 
     @staticmethod
     def _wait_all(futures: list[Future[None]], timeout: float | None) -> bool:
@@ -138,20 +146,30 @@ class Executor:
                 return False
 
     def _run_server(self, key: str, items: list[TargetResult]) -> None:
-        server = self.plan.servers[key]
-        not_ready = None if server.ready else self._wait_ready(server)
+        server: Server | AzpeError = self.plan.servers[key]
+        if isinstance(server, Server) and not server.ready:
+            server = self._wait_ready(server)
         for item in items:
             if self.cancelled.is_set():
                 self._emit(item.with_(outcome=Outcome.SKIPPED, error=not_started()))
-            elif not_ready is not None:
-                self._emit(item.with_(outcome=Outcome.FAILED, error=not_ready))
+            elif isinstance(server, AzpeError):
+                self._emit(item.with_(outcome=Outcome.FAILED, error=server))
             else:
-                self._emit(self._write(item))
+                current = self._recheck(item, server)
+                self._emit(self._write(current) if current.outcome is Outcome.PLANNED else current)
 
     def _emit(self, result: TargetResult) -> None:
         with self._emit_lock:
             self._results[self._key(result)] = result
-            self._on_result(result)
+            if self.failure is not None:
+                return
+            try:
+                self._on_result(result)
+            except AzpeError as exc:
+                # Reporting failed (the audit log cannot be written): start no further write,
+                # keep every result, and let the caller report the failure.
+                self.failure = exc
+                self.cancelled.set()
 
     @staticmethod
     def _key(item: TargetResult) -> tuple[str, str]:
@@ -159,27 +177,44 @@ class Executor:
 
     # -- one server, one target -------------------------------------------------------------
 
-    def _wait_ready(self, server: Server) -> ServerNotReady | None:
-        """None once the server is Ready; the error to report if it never gets there."""
-        error = not_ready_error(server)
+    def _wait_ready(self, server: Server) -> Server | AzpeError:
+        """The server, read again once it is Ready; else the error to report for its targets."""
         if self.options.wait_ready <= 0:
-            return error
+            return not_ready_error(server)
         log.info("server %s is %s; waiting up to %gs", server.name, server.state, self.options.wait_ready)
-        poller = Retrying(
-            stop=stop_after_delay(self.options.wait_ready) | stop_when_event_set(self.cancelled),
-            wait=self._poll_wait(),
-            retry=retry_if_result(lambda s: not s.ready) | retry_if_exception(is_transient),
+        poller = polling(
+            lambda s: s.ready,
+            max_seconds=self.options.wait_ready,
+            wait=self.options.poll,
+            cancel=self.cancelled,
         )
         try:
-            poller(self.client.show_server, server.ref)
+            fresh: Server = poller(self.client.show_server, server.ref)
         except RetryError:
             return ServerNotReady(
                 f"server {server.name} was still not Ready after {self.options.wait_ready:g}s",
-                hint=error.hint,
+                hint=not_ready_error(server).hint,
             )
         except AzpeError as exc:
-            return ServerNotReady(f"could not read server {server.name}: {exc.message}")
-        return None
+            return exc  # not found, not allowed, ...: its own exit code
+        return fresh
+
+    def _recheck(self, item: TargetResult, server: Server) -> TargetResult:
+        """After waiting for the server, decide again on what it shows now (the plan's read is
+        from before the wait). The lock-out guard keeps the plan's view: a wait cannot add
+        Approved connections that the guard would rely on."""
+        if server is self.plan.servers.get(server_key(item.target.server)):
+            return item
+        connection = server.connection(item.target.name)
+        if holds(self.plan.action, connection):
+            return item.with_(outcome=Outcome.UNCHANGED, connection=connection or item.connection)
+        if connection is None:
+            error = NotFound(f"{item.target.name} is gone from server {server.name}")
+            return item.with_(outcome=Outcome.FAILED, error=error)
+        refusal = refusal_for(self.plan.action, connection)
+        if refusal is not None:
+            return item.with_(outcome=Outcome.FAILED, error=refusal, connection=connection)
+        return item.with_(connection=connection)
 
     def _write(self, item: TargetResult) -> TargetResult:
         action = self.plan.action
@@ -188,19 +223,30 @@ class Executor:
         def attempt() -> Connection | None:
             nonlocal attempts
             if attempts:
-                if self.cancelled.is_set():
-                    raise not_started()
+                # Before a retry, look: it may have landed, be under way, or be impossible now.
                 current = self._reread(item)
                 if holds(action, current):
                     raise _Settled(current)
+                if current is not None and not _settled_state(current):
+                    raise _UnderWay()
+                refusal = refusal_for(action, current) if current is not None else None
+                if refusal is not None:
+                    raise refusal
             attempts += 1
             return self.client.write(action, item.target, self.plan.description)
 
-        policy = retrying(self.options.retries, max_seconds=self.options.retry_budget, wait=self.options.wait)
+        policy = retrying(
+            self.options.retries,
+            max_seconds=self.options.retry_budget,
+            wait=self.options.wait,
+            cancel=self.cancelled,
+        )
         try:
             written = policy(attempt)
         except _Settled as done:
             return self._success(item, done.connection, attempts)
+        except _UnderWay:
+            return self._converge(item, attempts)
         except AzpeError as exc:
             # A failed, killed or timed-out az may still have made the change: look first.
             current = self._reread_quietly(item)
@@ -219,10 +265,11 @@ class Executor:
     def _converge(self, item: TargetResult, attempts: int) -> TargetResult:
         """Poll until a read shows the wanted state, or report ``NotConverged``."""
         action = self.plan.action
-        poller = Retrying(
-            stop=stop_after_delay(self.options.converge_timeout),
-            wait=self._poll_wait(),
-            retry=retry_if_result(lambda c: not holds(action, c)) | retry_if_exception(is_transient),
+        poller = polling(
+            lambda c: holds(action, c),
+            max_seconds=self.options.converge_timeout,
+            wait=self.options.poll,
+            cancel=self.cancelled,
         )
         try:
             current = poller(self._reread, item)
@@ -235,6 +282,11 @@ class Executor:
                 code="NotConverged",
                 hint="Check it with 'azpe show'; the operation may still finish.",
             )
+            if self.cancelled.is_set():
+                error = Interrupted(
+                    f"{item.target.name}: interrupted before the write was seen to land",
+                    hint="Check it with 'azpe show'; the operation may still finish.",
+                )
             return item.with_(outcome=Outcome.FAILED, error=error, attempts=attempts, connection=current)
         except AzpeError as exc:
             return item.with_(outcome=Outcome.FAILED, error=exc, attempts=attempts)
@@ -254,9 +306,6 @@ class Executor:
     def _success(self, item: TargetResult, current: Connection | None, attempts: int) -> TargetResult:
         outcome = Outcome(self.plan.action.done_word)
         return item.with_(outcome=outcome, connection=current or item.connection, attempts=attempts)
-
-    def _poll_wait(self) -> wait_base:
-        return self.options.poll if self.options.poll is not None else default_poll()
 
 
 def not_ready_error(server: Server) -> ServerNotReady:

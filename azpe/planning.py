@@ -78,8 +78,10 @@ def read_servers(
     pool = ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(unique))))
     try:
         return dict(zip(unique.keys(), pool.map(one, unique.values()), strict=True))
+    except KeyboardInterrupt:
+        client.runner.kill_running()  # reads: nothing to protect, nothing to wait for
+        raise
     finally:
-        # On Ctrl-C, do not wait here for reads still running: the caller stops them.
         pool.shutdown(wait=False, cancel_futures=True)
 
 
@@ -150,13 +152,14 @@ def _decide(action: Action, target: ConnectionRef, server: Server | AzpeError) -
     wanted = action.wanted_status
     if wanted is not None and connection.status == wanted:
         return result.with_(outcome=Outcome.UNCHANGED)
-    refusal = _refusal(action, connection)
+    refusal = refusal_for(action, connection)
     if refusal is not None:
         return result.with_(outcome=Outcome.FAILED, error=refusal)
     return result
 
 
-def _refusal(action: Action, connection: Connection) -> AzpeError | None:
+def refusal_for(action: Action, connection: Connection) -> AzpeError | None:
+    """Why ``action`` cannot work on ``connection`` in its status (None: it can)."""
     allowed = ALLOWED_FROM.get(action)
     if allowed is None or connection.status in allowed:
         return None

@@ -29,9 +29,10 @@ class ServerProgress:
         self._live: Any = None
 
     def start(self, plan: Plan) -> None:
-        self._writes = {i.target for i in plan.writes}
+        """Add a run's writes; ``enforce`` starts one run per kind of decision."""
+        self._writes |= {i.target for i in plan.writes}
         self.totals = Counter(t.server.name for t in self._writes)
-        if self.enabled and self.totals:
+        if self._live is None and self.enabled and self.totals:
             from rich.console import Console
             from rich.live import Live
 

@@ -1,18 +1,27 @@
-"""The one retry policy (tenacity): exponential backoff with jitter, bounded twice.
+"""The retry and polling policies (tenacity), built here and nowhere else.
 
-Waits are injectable so tests never sleep: pass ``wait=tenacity.wait_none()``.
+``retrying``: exponential backoff with jitter, bounded by attempts and by total time.
+``polling``: re-run a read until its result is what is wanted, bounded by time.
+Both stop early, and wait no longer, once ``cancel`` is set (Ctrl-C). Waits are injectable so
+tests never sleep: pass ``wait=tenacity.wait_none()``, or set the module defaults.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
 
 from tenacity import (
     RetryCallState,
     Retrying,
     retry_if_exception,
+    retry_if_result,
     stop_after_attempt,
     stop_after_delay,
+    stop_when_event_set,
     wait_exponential,
     wait_random,
 )
@@ -43,17 +52,41 @@ def _log_retry(state: RetryCallState) -> None:
     )
 
 
-def retrying(retries: int, *, max_seconds: float, wait: wait_base | None = None) -> Retrying:
+def _cancellable(stop: Any, cancel: threading.Event | None) -> dict[str, Any]:
+    """Stop at once when ``cancel`` is set, and let it cut a wait short."""
+    if cancel is None:
+        return {"stop": stop, "sleep": time.sleep}
+    return {"stop": stop | stop_when_event_set(cancel), "sleep": cancel.wait}
+
+
+def retrying(
+    retries: int,
+    *,
+    max_seconds: float,
+    wait: wait_base | None = None,
+    cancel: threading.Event | None = None,
+) -> Retrying:
     """At most ``retries`` further attempts after the first, within ``max_seconds`` in all."""
     return Retrying(
-        stop=stop_after_attempt(retries + 1) | stop_after_delay(max_seconds),
         wait=wait if wait is not None else DEFAULT_WAIT,
         retry=retry_if_exception(is_transient),
         before_sleep=_log_retry,
         reraise=True,
+        **_cancellable(stop_after_attempt(retries + 1) | stop_after_delay(max_seconds), cancel),
     )
 
 
-def default_poll() -> wait_base:
-    """Read at call time, so tests can set the module's defaults to ``wait_none()``."""
-    return DEFAULT_POLL
+def polling(
+    done: Callable[[Any], bool],
+    *,
+    max_seconds: float,
+    wait: wait_base | None = None,
+    cancel: threading.Event | None = None,
+) -> Retrying:
+    """Repeat a read until ``done(result)``, through transient failures, for ``max_seconds``.
+    Raises ``tenacity.RetryError`` (holding the last attempt) when time or ``cancel`` runs out."""
+    return Retrying(
+        wait=wait if wait is not None else DEFAULT_POLL,
+        retry=retry_if_result(lambda result: not done(result)) | retry_if_exception(is_transient),
+        **_cancellable(stop_after_delay(max_seconds), cancel),
+    )

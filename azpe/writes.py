@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from azpe.client import Action, AzClient
-from azpe.errors import ExitCode, SafetyRefusal, exit_code_for, not_started
+from azpe.errors import AzpeError, ExitCode, SafetyRefusal, exit_code_for, not_started
 from azpe.executor import Executor, RunOptions, not_ready_error
 from azpe.models import Server
 from azpe.outcomes import Outcome, TargetResult
@@ -35,11 +35,14 @@ class WriteRequest:
 class WriteReport:
     results: list[TargetResult]
     interrupted: bool = False
+    failure: AzpeError | None = None  # the run stopped because reporting failed (audit log)
 
     @property
     def exit_code(self) -> ExitCode:
         if self.interrupted:
             return ExitCode.INTERRUPTED
+        if self.failure is not None:
+            return self.failure.exit_code
         return exit_code_for([r.exit_code for r in self.results])
 
     def counts(self) -> dict[str, int]:
@@ -81,8 +84,7 @@ def run_write(
             snapshot=request.snapshot,
         )
     except KeyboardInterrupt:
-        # Interrupted while reading: nothing was written. Stop the reads, report what is known.
-        client.runner.kill_running()
+        # Interrupted while reading (the reads were stopped): nothing was written.
         skipped = [
             TargetResult(t, Outcome.SKIPPED, error=not_started()) for t in request.selection.connections
         ]
@@ -110,9 +112,13 @@ def run_write(
         if item.outcome is not Outcome.PLANNED:
             on_result(item)
     on_start(plan)
-    executor = Executor(client, plan, request.options, read=read, on_result=on_result)
+    executor = Executor(client, plan, request.options, on_result=on_result)
     written = dict(zip((id(i) for i in plan.writes), executor.run(), strict=True))
-    return WriteReport([written.get(id(i), i) for i in plan.items], interrupted=executor.interrupted)
+    return WriteReport(
+        [written.get(id(i), i) for i in plan.items],
+        interrupted=executor.interrupted,
+        failure=executor.failure,
+    )
 
 
 def _dry_run(plan: Plan, client: AzClient, options: RunOptions) -> dict[int, TargetResult]:

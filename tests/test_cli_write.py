@@ -398,3 +398,32 @@ def test_a_json_array_on_stdin_gets_a_hint(fp: FakeProcess, fake_az: str) -> Non
     assert result.exit_code == 2
     assert "stdin line 1" in result.stderr
     assert "-o jsonl" in result.stderr
+
+
+def test_a_retry_waits_for_a_write_already_under_way_instead_of_writing_again(
+    fp: FakeProcess, fake_az: str
+) -> None:
+    busy = network_error("Conflict", "ServerIsBusy", "busy")
+    fp.register(show_argv(fake_az), stdout=pending_server())
+    fp.register(write_argv(fake_az, "reject", PE1, sub=SUB), returncode=1, stderr=busy)
+    updating = conn(PE1, "Pending", state="Updating")  # e.g. a timed-out write still running
+    fp.register(show_argv(fake_az, sub=SUB), stdout=dumps(server_json([updating, conn(APP, "Approved")])))
+    fp.register(
+        show_argv(fake_az, sub=SUB), stdout=dumps(server_json([conn(PE1, "Rejected"), conn(APP, "Approved")]))
+    )
+    result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", PE1)
+    assert result.exit_code == 0, result.stderr
+    assert records(result)[0]["action"] == "rejected"
+    assert fp.call_count(write_argv(fake_az, "reject", PE1, sub=SUB)) == 1
+
+
+def test_a_retry_is_not_made_when_a_re_read_shows_it_cannot_work(fp: FakeProcess, fake_az: str) -> None:
+    failed = network_error("Internal Server Error", "InternalServerError", "An unexpected error occured")
+    fp.register(show_argv(fake_az), stdout=pending_server())
+    fp.register(write_argv(fake_az, "approve", PE1, sub=SUB), returncode=1, stderr=failed)
+    rejected = dumps(server_json([conn(PE1, "Rejected"), conn(APP, "Approved")]))
+    fp.register(show_argv(fake_az, sub=SUB), stdout=rejected, occurrences=2)
+    result = run("approve", "-g", "rg-data", "-s", "pg-orders", "-n", PE1)
+    assert result.exit_code == 1
+    assert records(result)[0]["error"]["code"] == "RejectedIsFinal"
+    assert fp.call_count(write_argv(fake_az, "approve", PE1, sub=SUB)) == 1  # never retried

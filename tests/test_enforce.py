@@ -107,6 +107,8 @@ def test_apply_approves_first_then_rejects_and_audits_everything(
         stdout=dumps({"id": SUB, "tenantId": "t", "user": {"name": "dba@example.com", "type": "user"}}),
     )
     fp.register(show_argv(fake_az), stdout=population())
+    # A server an earlier round wrote to is read again before the next round (fresh guard view).
+    fp.register(show_argv(fake_az, sub=SUB), stdout=population(), occurrences=2)
     fp.register(
         write_argv(fake_az, "approve", OWN_APP, sub=SUB), stdout=dumps(connection_raw(OWN_APP, "Approved"))
     )
@@ -162,3 +164,32 @@ def test_a_policy_mistake_stops_before_any_az_call(fp: FakeProcess, fake_az: str
     assert result.exit_code == 2
     assert f"{path}:6: bad glob" in result.stderr
     assert len(fp.calls) == 0
+
+
+def test_apply_rejects_the_old_approved_once_its_replacement_is_approved(
+    fp: FakeProcess, fake_az: str, tmp_path: Path
+) -> None:
+    # Public access Disabled: rejecting the only Approved connection would trip the guard, but
+    # the policy approves its replacement first, and the reject round sees that.
+    path = tmp_path / "policy.toml"
+    path.write_text(POLICY)
+    own = conn(OWN_APP, "Pending")
+    own["privateEndpoint"]["id"] = own["privateEndpoint"]["id"].replace(FOREIGN_SUB, SUB)
+    before = dumps(server_json([own, conn(FOREIGN_OK, "Approved")], public="Disabled"))
+    approved = {**own, "privateLinkServiceConnectionState": {"status": "Approved", "description": None}}
+    after = dumps(server_json([approved, conn(FOREIGN_OK, "Approved")], public="Disabled"))
+    fp.register(show_argv(fake_az), stdout=before)
+    fp.register(
+        write_argv(fake_az, "approve", OWN_APP, sub=SUB), stdout=dumps(connection_raw(OWN_APP, "Approved"))
+    )
+    fp.register(show_argv(fake_az, sub=SUB), stdout=after)
+    fp.register(
+        write_argv(fake_az, "reject", FOREIGN_OK, sub=SUB, description="approved without a rule"),
+        stdout=dumps(connection_raw(FOREIGN_OK, "Rejected")),
+    )
+    result = run("enforce", "--policy", str(path), "-g", "rg-data", "-s", "pg-orders", "--apply")
+    assert result.exit_code == 0, result.stderr
+    assert [(r["name"], r["action"]) for r in records(result)] == [
+        (OWN_APP, "approved"),
+        (FOREIGN_OK, "rejected"),
+    ]

@@ -186,4 +186,40 @@ def test_default_retry_wait_is_exponential_with_jitter_and_capped(
 
 @pytest.mark.parametrize(("attempt", "expected"), [(1, 2), (2, 2), (3, 4), (4, 8), (5, 15), (30, 15)])
 def test_default_poll_wait(pristine: ModuleType, attempt: int, expected: float) -> None:
-    assert _wait_at(pristine.default_poll(), attempt) == expected
+    assert _wait_at(pristine.DEFAULT_POLL, attempt) == expected
+
+
+def test_a_cancelled_poll_stops_without_waiting() -> None:
+    import threading
+
+    from tenacity import RetryError, wait_fixed
+
+    from azpe.retry import polling
+
+    cancel = threading.Event()
+    cancel.set()
+    calls: list[int] = []
+    with pytest.raises(RetryError):
+        # A 1000 s wait and a day's limit: only the cancel event can end this at once.
+        polling(lambda r: False, max_seconds=86400, wait=wait_fixed(1000), cancel=cancel)(
+            lambda: calls.append(1)
+        )
+    assert calls == [1]
+
+
+def test_a_cancelled_retry_gives_up_with_the_last_error() -> None:
+    import threading
+
+    from tenacity import wait_fixed
+
+    from azpe.errors import TransientError
+    from azpe.retry import retrying
+
+    cancel = threading.Event()
+    cancel.set()
+
+    def busy() -> None:
+        raise TransientError("busy", code="ServerIsBusy")
+
+    with pytest.raises(TransientError):
+        retrying(5, max_seconds=86400, wait=wait_fixed(1000), cancel=cancel)(busy)

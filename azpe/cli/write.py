@@ -63,13 +63,13 @@ class RunReporter:
 
     def on_result(self, result: TargetResult) -> None:
         self.progress.update(result)
-        if self.audit is not None:
-            self.audit.outcome(result)
         if result.error is not None and result.outcome is Outcome.FAILED:
             named = result.error.message.startswith(result.target.name)
             report_error(result.error, prefix="" if named else f"{result.target.name}: ")
         if self.streaming:
             self.session.emit(self.record(result), RESULT_COLUMNS)
+        if self.audit is not None:  # last: if it fails, the result was still printed
+            self.audit.outcome(result)
 
     def run(self, work: Callable[[], WriteReport]) -> WriteReport:
         try:
@@ -82,6 +82,8 @@ class RunReporter:
             self.session.emit([self.record(r) for r in report.results], RESULT_COLUMNS)
         counts = ", ".join(f"{n} {word}" for word, n in report.counts().items()) or "no targets"
         typer.echo(f"azpe: {label}: {counts}", err=True)
+        if report.failure is not None:
+            report_error(report.failure)
         if report.exit_code != ExitCode.OK:
             raise typer.Exit(report.exit_code)
 
