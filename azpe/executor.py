@@ -109,8 +109,8 @@ class Executor:
         try:
             self._wait_all(futures, timeout=None)
         except Exception:
-            # A worker failed (the audit log could not be written, or a bug): start no
-            # further write anywhere, let the running ones end, then report the failure.
+            # A worker failed (a bug): start no further write anywhere, let the running ones
+            # end, then let the bug surface (exit 70).
             self.cancelled.set()
             wait(futures)
             raise
