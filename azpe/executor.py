@@ -25,8 +25,8 @@ from azpe.client import Action, AzClient
 from azpe.errors import AzpeError, AzureError, Interrupted, NotFound, ServerNotReady, not_started
 from azpe.models import Connection, Server
 from azpe.outcomes import Outcome, TargetResult
-from azpe.planning import Plan, Reader, refusal_for, server_key
-from azpe.retry import polling, retrying
+from azpe.planning import Plan, refusal_for, server_key
+from azpe.retry import polling, reader, retrying
 
 log = logging.getLogger("azpe")
 
@@ -82,9 +82,9 @@ class Executor:
         self.options = options
         self.cancelled = threading.Event()
         # Re-reads retry like any read, but stop (and stop waiting) after Ctrl-C.
-        self.read: Reader = lambda fn: retrying(
+        self.read = reader(
             options.retries, max_seconds=options.retry_budget, wait=options.wait, cancel=self.cancelled
-        )(fn)
+        )
         self._on_result = on_result
         self._emit_lock = threading.Lock()
         self._results: dict[tuple[str, str], TargetResult] = {}

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from azpe.errors import AzureError, UsageError
+from azpe.errors import AzureError, NotFound, UsageError
 from azpe.ids import (
     ConnectionRef,
     ServerRef,
@@ -178,6 +178,13 @@ class Server:
     @property
     def ready(self) -> bool:
         return self.state.lower() == "ready"
+
+    def missing(self, name: str) -> NotFound:
+        """The error for a connection this server does not have."""
+        return NotFound(
+            f"server {self.name} has no private endpoint connection {name!r}",
+            hint=f"List them with: azpe list -g {self.resource_group} -s {self.name}",
+        )
 
     def connection(self, name: str) -> Connection | None:
         wanted = name.lower()

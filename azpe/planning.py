@@ -9,16 +9,16 @@ network access is Disabled.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
 
 from azpe.client import Action, AzClient
-from azpe.errors import AzpeError, AzureError, NotFound, SafetyRefusal
+from azpe.errors import AzpeError, AzureError, SafetyRefusal
 from azpe.ids import ConnectionRef, ServerRef
 from azpe.models import Connection, Server
 from azpe.outcomes import Outcome, TargetResult
+from azpe.retry import Reader
 from azpe.targets import Scope, Selection
 
 # Statuses from which each action is allowed (the portal's rules).
@@ -26,14 +26,6 @@ ALLOWED_FROM = {
     Action.REJECT: ("Pending", "Approved"),
     Action.APPROVE: ("Pending",),
 }
-
-T = TypeVar("T")
-
-
-class Reader(Protocol):
-    """Runs a read with the read retry policy (injected, so tests need not sleep)."""
-
-    def __call__(self, fn: Callable[[], T], /) -> T: ...
 
 
 @dataclass
@@ -142,11 +134,7 @@ def _decide(action: Action, target: ConnectionRef, server: Server | AzpeError) -
     if connection is None:
         if action is Action.DELETE:
             return TargetResult(target, Outcome.UNCHANGED)
-        error = NotFound(
-            f"server {server.name} has no private endpoint connection {target.name!r}",
-            hint=f"List them with: azpe list -g {server.resource_group} -s {server.name}",
-        )
-        return TargetResult(target, Outcome.FAILED, error=error)
+        return TargetResult(target, Outcome.FAILED, error=server.missing(target.name))
     target = ConnectionRef(server.ref, connection.name)
     result = TargetResult(target, Outcome.PLANNED, connection, previous_status=connection.status)
     wanted = action.wanted_status

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from tenacity import (
     RetryCallState,
@@ -74,6 +74,30 @@ def retrying(
         reraise=True,
         **_cancellable(stop_after_attempt(retries + 1) | stop_after_delay(max_seconds), cancel),
     )
+
+
+T = TypeVar("T")
+
+
+class Reader(Protocol):
+    """Runs a read under the retry policy."""
+
+    def __call__(self, fn: Callable[[], T], /) -> T: ...
+
+
+def reader(
+    retries: int = 3,
+    *,
+    max_seconds: float = 600.0,
+    wait: wait_base | None = None,
+    cancel: threading.Event | None = None,
+) -> Reader:
+    """Reads retry transient failures like writes do."""
+
+    def read(fn: Callable[[], T]) -> T:
+        return retrying(retries, max_seconds=max_seconds, wait=wait, cancel=cancel)(fn)
+
+    return read
 
 
 def polling(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 from azpe.client import Action, AzClient
 from azpe.errors import AzpeError, ExitCode, SafetyRefusal, exit_code_for, not_started
@@ -13,11 +12,10 @@ from azpe.executor import Executor, RunOptions, not_ready_error
 from azpe.models import Server
 from azpe.outcomes import Outcome, TargetResult
 from azpe.planning import Plan, build_plan, server_key
-from azpe.retry import retrying
+from azpe.retry import reader
 from azpe.targets import Selection
 
 log = logging.getLogger("azpe")
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -52,15 +50,6 @@ class WriteReport:
         return out
 
 
-def reader(options: RunOptions) -> Callable[[Callable[[], T]], T]:
-    """Reads retry transient failures with the same policy as writes."""
-
-    def read(fn: Callable[[], T]) -> T:
-        return retrying(options.retries, max_seconds=options.retry_budget, wait=options.wait)(fn)
-
-    return read
-
-
 def run_write(
     client: AzClient,
     request: WriteRequest,
@@ -72,7 +61,8 @@ def run_write(
 ) -> WriteReport:
     """``on_plan`` sees every decision before anything is written (the audit log);
     ``on_start`` is called just before the writes begin; ``on_result`` once per target."""
-    read = reader(request.options)
+    options = request.options
+    read = reader(options.retries, max_seconds=options.retry_budget, wait=options.wait)
     try:
         plan = build_plan(
             request.action,

@@ -23,9 +23,7 @@ from azpe.errors import (
     TransientError,
     UsageError,
 )
-from azpe.executor import RunOptions
-from azpe.retry import is_transient, retrying
-from azpe.writes import reader
+from azpe.retry import is_transient, reader, retrying
 
 NO_WAIT = tenacity.wait_none()
 
@@ -144,13 +142,13 @@ def test_without_a_wait_the_module_default_is_used_at_call_time() -> None:
     assert fn.calls == 3
 
 
-def test_reads_use_the_same_policy_with_the_options_retries() -> None:
-    read = reader(RunOptions(retries=2, wait=NO_WAIT))
+def test_reads_use_the_same_policy_with_the_given_retries() -> None:
+    read = reader(2, wait=NO_WAIT)
     fn = always(TransientError("busy"))
     with pytest.raises(TransientError):
         read(fn)
     assert fn.calls == 3
-    assert reader(RunOptions(retries=2, wait=NO_WAIT))(Flaky(AzTimeout("slow"))) == "done"
+    assert reader(2, wait=NO_WAIT)(Flaky(AzTimeout("slow"))) == "done"
 
 
 # -- the shape of the real waits (the module's defaults, not the ones conftest patches) --------

@@ -9,7 +9,7 @@ from azpe.cli.app import Common, app, handle_errors, open_session, with_common_o
 from azpe.cli.write import RunReporter, open_audit, run_options
 from azpe.client import AzClient
 from azpe.enforce import Decision, apply_decisions, decide_all, drift_exit_code, explain
-from azpe.errors import AzpeError, NotFound, UsageError
+from azpe.errors import AzpeError, UsageError
 from azpe.ids import ServerRef, parse_connection_id, parse_server_id, validate_server_name
 from azpe.models import Server
 from azpe.options import (
@@ -22,10 +22,10 @@ from azpe.options import (
     WaitReady,
 )
 from azpe.outcomes import TargetResult
-from azpe.planning import Reader, read_servers, servers_in_scope
+from azpe.planning import read_servers, servers_in_scope
 from azpe.policy import load_policy
+from azpe.retry import Reader, reader
 from azpe.targets import build_scope
-from azpe.writes import reader
 
 DECISION_COLUMNS = ("name", "server", "status", "decision", "rule", "endpointOwner", "reason")
 
@@ -73,13 +73,13 @@ def enforce(
     options = run_options(
         retries=retries, concurrency=concurrency, wait_ready=wait_ready, timeout=common.timeout
     )
-    read = reader(options)
+    read = reader(options.retries, max_seconds=options.retry_budget, wait=options.wait)
 
     if target is not None:
         server = read(lambda: session.client.show_server(target.server))
         connection = server.connection(target.name)
         if connection is None:
-            raise NotFound(f"server {server.name} has no private endpoint connection {target.name!r}")
+            raise server.missing(target.name)
         session.emit(explain(rules, connection), DECISION_COLUMNS)
         return
 

@@ -5,8 +5,7 @@ from typing import Annotated
 import typer
 
 from azpe.cli.app import Common, app, handle_errors, open_session, server_app, with_common_options
-from azpe.errors import NotFound, UsageError
-from azpe.executor import RunOptions
+from azpe.errors import UsageError
 from azpe.ids import ConnectionRef, parse_connection_id, validate_connection_name
 from azpe.options import (
     ResourceGroup,
@@ -16,8 +15,8 @@ from azpe.options import (
 )
 from azpe.planning import servers_in_scope
 from azpe.render import CONNECTION_COLUMNS, SERVER_COLUMNS
+from azpe.retry import reader
 from azpe.targets import build_scope, normalise_statuses
-from azpe.writes import reader
 
 
 @server_app.command("show", short_help="Show a server's state, public access and connection counts.")
@@ -35,7 +34,7 @@ def server_show(
         raise UsageError("server show needs -g RG -s SERVER (or --server-id)")
     session = open_session(common)
     ref = scope.server
-    found = reader(RunOptions())(lambda: session.client.show_server(ref))
+    found = reader()(lambda: session.client.show_server(ref))
     session.emit(found.to_record(), SERVER_COLUMNS)
 
 
@@ -53,7 +52,7 @@ def list_connections(
     scope = build_scope(resource_group, server, server_id, common.subscription)
     wanted = normalise_statuses(status or [])
     session = open_session(common)
-    servers = servers_in_scope(session.client, scope, read=reader(RunOptions()))
+    servers = servers_in_scope(session.client, scope, read=reader())
     records = [c.to_record() for s in servers for c in s.connections if not wanted or c.status in wanted]
     session.emit(records, CONNECTION_COLUMNS)
 
@@ -71,13 +70,10 @@ def show_connection(
     """Show one private endpoint connection (-g RG -s SERVER -n NAME, or --id ID)."""
     target = _one_target(resource_group, server, name, connection_id, common.subscription)
     session = open_session(common)
-    found = reader(RunOptions())(lambda: session.client.show_server(target.server))
+    found = reader()(lambda: session.client.show_server(target.server))
     connection = found.connection(target.name)
     if connection is None:
-        raise NotFound(
-            f"server {found.name} has no private endpoint connection {target.name!r}",
-            hint=f"List them with: azpe list -g {found.resource_group} -s {found.name}",
-        )
+        raise found.missing(target.name)
     session.emit(connection.to_record(), CONNECTION_COLUMNS)
 
 
