@@ -17,18 +17,18 @@ from azpe.errors import (
     AzpeError,
     AzureError,
     NotFound,
+    ServerBusy,
     ServerNotReady,
     TransientError,
 )
 
+# 409s of a server that is running an operation: wait for it (not a retry).
+BUSY_CODES = frozenset(code.lower() for code in ("ServerIsBusy", "ServerBusy", "AnotherOperationInProgress"))
 TRANSIENT_CODES = frozenset(
     code.lower()
     for code in (
-        "ServerIsBusy",
-        "ServerBusy",
         "TooManyRequests",
         "RetryableError",
-        "AnotherOperationInProgress",
         "OperationPreempted",
         "InternalServerError",
         "ServiceUnavailable",
@@ -66,7 +66,6 @@ NOT_FOUND_CODES = frozenset(
 # HTTP reasons that az's network family prints before the body.
 TRANSIENT_REASONS = frozenset(
     (
-        "conflict",
         "too many requests",
         "internal server error",
         "bad gateway",
@@ -170,6 +169,10 @@ def classify(returncode: int, stderr: str) -> AzpeError:
         )
     if lowered in NOT_READY_CODES:
         return ServerNotReady(text, code=code)
+    if lowered in BUSY_CODES:
+        return ServerBusy(text, code=code)
+    if code is None and reason and reason.lower() == "conflict":
+        return ServerBusy(text, code="Conflict")
     if lowered in TRANSIENT_CODES:
         return TransientError(text, code=code)
     if code is None and reason and reason.lower() in TRANSIENT_REASONS:

@@ -41,6 +41,10 @@ class AzClient:
         self.subscription = subscription
         self.write_timeout = write_timeout
 
+    def kill_running(self) -> int:
+        """Stop every az call still running (Ctrl-C after the grace); returns how many."""
+        return self.runner.kill_running()
+
     def _scope(self, subscription: str | None) -> list[str]:
         chosen = subscription or self.subscription
         return ["--subscription", chosen] if chosen else []

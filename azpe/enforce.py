@@ -11,12 +11,12 @@ from typing import Any
 
 from azpe.client import Action, AzClient
 from azpe.errors import ExitCode, not_started
-from azpe.executor import RunOptions
 from azpe.ids import ConnectionRef
 from azpe.models import Connection, Server
 from azpe.outcomes import Outcome, TargetResult
 from azpe.planning import Plan, server_key
 from azpe.policy import RULE_FIELDS, Policy, Rule
+from azpe.run_options import RunOptions
 from azpe.targets import Scope, Selection
 from azpe.writes import WriteReport, WriteRequest, run_write
 

@@ -58,6 +58,13 @@ class TransientError(AzureError):
     default_code = "Transient"
 
 
+class ServerBusy(TransientError):
+    """409: the server is running an operation (its own write, or anyone's). A write waits for
+    the server to be free, within the busy budget; it does not use up ``--retries``."""
+
+    default_code = "ServerIsBusy"
+
+
 class AzTimeout(TransientError):
     """az did not finish within ``--timeout``; it was killed. A write may still have landed."""
 

@@ -85,6 +85,17 @@ WaitReady = Annotated[
         help="Wait up to SECONDS for a server that is not Ready.",
     ),
 ]
+BusyTimeout = Annotated[
+    float,
+    typer.Option(
+        "--busy-timeout",
+        metavar="SECONDS",
+        min=0,
+        max=MAX_SECONDS,
+        help="How long one target may wait for operations on its server: another write's, "
+        "or its own write's, to finish [default: 900].",
+    ),
+]
 Retries = Annotated[
     int, typer.Option("--retries", metavar="N", min=0, max=20, help="Retries of a transient failure.")
 ]

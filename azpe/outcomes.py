@@ -28,6 +28,7 @@ class TargetResult:
     connection: Connection | None = None
     previous_status: str | None = None
     attempts: int = 0
+    waited: float = 0.0  # seconds spent waiting for operations on the server
     error: AzpeError | None = None
     command: tuple[str, ...] | None = None
 
@@ -50,6 +51,7 @@ class TargetResult:
         record["action"] = self.outcome.value
         record["previousStatus"] = self.previous_status
         record["attempts"] = self.attempts
+        record["waitedSeconds"] = self.waited
         record["error"] = self.error.as_record() if self.error else None
         if self.command is not None:
             record["command"] = list(self.command)

@@ -9,23 +9,19 @@ network access is Disabled.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from azpe.assess import Need, assess
 from azpe.client import Action, AzClient
-from azpe.errors import AzpeError, AzureError, SafetyRefusal
+from azpe.errors import AzpeError, SafetyRefusal
 from azpe.ids import ConnectionRef, ServerRef
-from azpe.models import Connection, Server
+from azpe.models import Server
 from azpe.outcomes import Outcome, TargetResult
 from azpe.retry import Reader
 from azpe.targets import Scope, Selection
-
-# Statuses from which each action is allowed (the portal's rules).
-ALLOWED_FROM = {
-    Action.REJECT: ("Pending", "Approved"),
-    Action.APPROVE: ("Pending",),
-}
 
 
 @dataclass
@@ -35,6 +31,7 @@ class Plan:
     servers: dict[str, Server] = field(default_factory=dict)
     items: list[TargetResult] = field(default_factory=list)  # one per target, in order
     guarded: list[TargetResult] = field(default_factory=list)  # writes the lock-out guard holds
+    read_at: float = field(default_factory=time.monotonic)  # when ``servers`` were read
 
     @property
     def writes(self) -> list[TargetResult]:
@@ -71,7 +68,7 @@ def read_servers(
     try:
         return dict(zip(unique.keys(), pool.map(one, unique.values()), strict=True))
     except KeyboardInterrupt:
-        client.runner.kill_running()  # reads: nothing to protect, nothing to wait for
+        client.kill_running()  # reads: nothing to protect, nothing to wait for
         raise
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
@@ -112,6 +109,7 @@ def build_plan(
     missing = [t.server for t in targets if server_key(t.server) not in known]
     known.update(read_servers(client, missing, concurrency=concurrency, read=read))
     plan.servers = {server_key(s.ref): s for s in known.values() if isinstance(s, Server)}
+    plan.read_at = time.monotonic()
 
     seen: set[tuple[str, str]] = set()
     for target in targets:
@@ -128,41 +126,17 @@ def build_plan(
 def _decide(action: Action, target: ConnectionRef, server: Server | AzpeError) -> TargetResult:
     if isinstance(server, AzpeError):
         return TargetResult(target, Outcome.FAILED, error=server)
+    found = assess(action, server, target.name)
+    connection = found.connection
     # From here on the target carries the server's real subscription and names.
-    target = ConnectionRef(server.ref, target.name)
-    connection = server.connection(target.name)
-    if connection is None:
-        if action is Action.DELETE:
-            return TargetResult(target, Outcome.UNCHANGED)
-        return TargetResult(target, Outcome.FAILED, error=server.missing(target.name))
-    target = ConnectionRef(server.ref, connection.name)
-    result = TargetResult(target, Outcome.PLANNED, connection, previous_status=connection.status)
-    wanted = action.wanted_status
-    if wanted is not None and connection.status == wanted:
+    target = ConnectionRef(server.ref, connection.name if connection else target.name)
+    previous = connection.status if connection else None
+    result = TargetResult(target, Outcome.PLANNED, connection, previous_status=previous)
+    if found.need is Need.NOTHING:
         return result.with_(outcome=Outcome.UNCHANGED)
-    refusal = refusal_for(action, connection)
-    if refusal is not None:
-        return result.with_(outcome=Outcome.FAILED, error=refusal)
-    return result
-
-
-def refusal_for(action: Action, connection: Connection) -> AzpeError | None:
-    """Why ``action`` cannot work on ``connection`` in its status (None: it can)."""
-    allowed = ALLOWED_FROM.get(action)
-    if allowed is None or connection.status in allowed:
-        return None
-    if action is Action.APPROVE and connection.status == "Rejected":
-        return AzureError(
-            f"{connection.name} is Rejected, and a rejected connection cannot be approved",
-            code="RejectedIsFinal",
-            hint="Ask the endpoint's owner to delete and re-create the private endpoint, "
-            "then approve the new connection.",
-        )
-    return AzureError(
-        f"cannot {action.value} {connection.name}: its status is {connection.status}",
-        code="InvalidStatus",
-        hint=f"{action.value} works on connections in status {' or '.join(allowed)}.",
-    )
+    if found.need is Need.CANNOT:
+        return result.with_(outcome=Outcome.FAILED, error=found.error)
+    return result  # the write engine waits for a busy or not-Ready server
 
 
 def _guard_lockout(plan: Plan) -> None:

@@ -25,6 +25,7 @@ from tenacity import (
     wait_exponential,
     wait_random,
 )
+from tenacity.retry import retry_base
 from tenacity.wait import wait_base
 
 from azpe.errors import ServerNotReady, TransientError
@@ -34,6 +35,9 @@ log = logging.getLogger("azpe")
 DEFAULT_WAIT: wait_base = wait_exponential(multiplier=2, max=30) + wait_random(0, 2)
 # Polling a server until it is Ready, or a write until a read shows it landed.
 DEFAULT_POLL: wait_base = wait_exponential(multiplier=1, min=2, max=15)
+# Polling a busy server: often, so that the next write starts soon after the operation ends
+# (each poll is one read; the cap keeps a wait of minutes to a read every few seconds).
+BUSY_POLL: wait_base = wait_exponential(multiplier=1, min=1, max=5) + wait_random(0, 0.5)
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -100,17 +104,48 @@ def reader(
     return read
 
 
+def busy_polling(
+    done: Callable[[Any], bool],
+    *,
+    max_seconds: float,
+    wait: wait_base | None = None,
+    cancel: threading.Event | None = None,
+    on_sleep: Callable[[float], None] = lambda _seconds: None,
+) -> Retrying:
+    """``polling`` at the pace of a busy wait; transient failures propagate (they are
+    retried, and counted, by the caller)."""
+    return polling(
+        done,
+        max_seconds=max_seconds,
+        wait=wait if wait is not None else BUSY_POLL,
+        cancel=cancel,
+        transient=False,
+        on_sleep=on_sleep,
+    )
+
+
 def polling(
     done: Callable[[Any], bool],
     *,
     max_seconds: float,
     wait: wait_base | None = None,
     cancel: threading.Event | None = None,
+    transient: bool = True,
+    on_sleep: Callable[[float], None] = lambda _seconds: None,
 ) -> Retrying:
-    """Repeat a read until ``done(result)``, through transient failures, for ``max_seconds``.
-    Raises ``tenacity.RetryError`` (holding the last attempt) when time or ``cancel`` runs out."""
+    """Repeat a read until ``done(result)``, through transient failures (unless ``transient``
+    is False: then they propagate), for ``max_seconds``. Raises ``tenacity.RetryError``
+    (holding the last attempt) when time or ``cancel`` runs out. ``on_sleep`` sees each wait."""
+    retry: retry_base = retry_if_result(lambda result: not done(result))
+    if transient:
+        retry = retry | retry_if_exception(is_transient)
+
+    def before_sleep(state: RetryCallState) -> None:
+        on_sleep(state.next_action.sleep if state.next_action else 0.0)
+
     return Retrying(
         wait=wait if wait is not None else DEFAULT_POLL,
-        retry=retry_if_result(lambda result: not done(result)) | retry_if_exception(is_transient),
+        retry=retry,
+        before_sleep=before_sleep,
         **_cancellable(stop_after_delay(max_seconds), cancel),
     )

@@ -8,11 +8,13 @@ from dataclasses import dataclass, field
 
 from azpe.client import Action, AzClient
 from azpe.errors import AzpeError, ExitCode, SafetyRefusal, exit_code_for, not_started
-from azpe.executor import Executor, RunOptions, not_ready_error
+from azpe.executor import Executor
 from azpe.models import Server
 from azpe.outcomes import Outcome, TargetResult
 from azpe.planning import Plan, build_plan, server_key
 from azpe.retry import reader
+from azpe.run_options import RunOptions
+from azpe.target_write import not_ready_error
 from azpe.targets import Selection
 
 log = logging.getLogger("azpe")

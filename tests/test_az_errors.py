@@ -13,6 +13,7 @@ from azpe.errors import (
     AzureError,
     ExitCode,
     NotFound,
+    ServerBusy,
     ServerNotReady,
     TransientError,
 )
@@ -88,24 +89,32 @@ CASES = {
     "network-409-ServerIsBusy": Case(
         1,
         network_error("Conflict", "ServerIsBusy", BUSY_MSG),
-        TransientError,
+        ServerBusy,
         ExitCode.AZURE_FAILED,
         "ServerIsBusy",
         True,
     ),
     "sdk-409-ServerIsBusy": Case(
-        1, sdk_error("ServerIsBusy", BUSY_MSG), TransientError, ExitCode.AZURE_FAILED, "ServerIsBusy", True
+        1, sdk_error("ServerIsBusy", BUSY_MSG), ServerBusy, ExitCode.AZURE_FAILED, "ServerIsBusy", True
+    ),
+    "network-409-AnotherOperationInProgress": Case(
+        1,
+        network_error("Conflict", "AnotherOperationInProgress", "another operation is in progress"),
+        ServerBusy,
+        ExitCode.AZURE_FAILED,
+        "AnotherOperationInProgress",
+        True,
     ),
     "network-409-ServerBusy": Case(
         1,
         network_error("Conflict", "ServerBusy", "busy"),
-        TransientError,
+        ServerBusy,
         ExitCode.AZURE_FAILED,
         "ServerBusy",
         True,
     ),
     "sdk-409-ServerBusy": Case(
-        1, sdk_error("ServerBusy", "busy"), TransientError, ExitCode.AZURE_FAILED, "ServerBusy", True
+        1, sdk_error("ServerBusy", "busy"), ServerBusy, ExitCode.AZURE_FAILED, "ServerBusy", True
     ),
     "network-429": Case(
         1,
@@ -195,7 +204,7 @@ CASES = {
         True,
     ),
     "network-409-reason-only": Case(
-        1, 'ERROR: Conflict({"message": "busy"})\n', TransientError, ExitCode.AZURE_FAILED, "Conflict", True
+        1, 'ERROR: Conflict({"message": "busy"})\n', ServerBusy, ExitCode.AZURE_FAILED, "Conflict", True
     ),
     "sdk-503": Case(
         1,
@@ -345,7 +354,7 @@ CASES = {
     "warning-then-network-409": Case(
         1,
         RESOURCE_ID_WARNING + network_error("Conflict", "ServerIsBusy", BUSY_MSG),
-        TransientError,
+        ServerBusy,
         ExitCode.AZURE_FAILED,
         "ServerIsBusy",
         True,

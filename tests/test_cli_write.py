@@ -138,16 +138,48 @@ def test_a_retry_stops_when_the_re_read_shows_the_change_landed(fp: FakeProcess,
 
 
 def test_retries_exhausted_exit_1_with_the_arm_code(fp: FakeProcess, fake_az: str) -> None:
-    busy = network_error("Conflict", "ServerIsBusy", "busy")
+    throttled = network_error("Too Many Requests", "TooManyRequests", "throttled")
     fp.register(show_argv(fake_az), stdout=pending_server())
     fp.register(show_argv(fake_az, sub=SUB), stdout=pending_server(), occurrences=3)
-    fp.register(write_argv(fake_az, "reject", PE1, sub=SUB), returncode=1, stderr=busy, occurrences=2)
+    fp.register(write_argv(fake_az, "reject", PE1, sub=SUB), returncode=1, stderr=throttled, occurrences=2)
     result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", PE1, "--retries", "1")
     assert result.exit_code == 1
     [record] = records(result)
     assert record["action"] == "failed"
-    assert record["error"]["code"] == "ServerIsBusy"
+    assert record["error"]["code"] == "TooManyRequests"
     assert record["attempts"] == 2
+
+
+def test_a_busy_server_is_waited_for_without_using_up_retries(fp: FakeProcess, fake_az: str) -> None:
+    busy = network_error("Conflict", "ServerIsBusy", "Server 'pg-orders' is busy with another operation.")
+    fp.register(show_argv(fake_az), stdout=pending_server())
+    fp.register(write_argv(fake_az, "reject", PE1, sub=SUB), returncode=1, stderr=busy, occurrences=3)
+    fp.register(show_argv(fake_az, sub=SUB), stdout=pending_server(state="Updating"), occurrences=2)
+    fp.register(show_argv(fake_az, sub=SUB), stdout=pending_server(), occurrences=3)
+    fp.register(write_argv(fake_az, "reject", PE1, sub=SUB), stdout=dumps(connection_raw(PE1)))
+    result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", PE1, "--retries", "0", "-v")
+    assert result.exit_code == 0, result.stderr
+    [record] = records(result)
+    assert record["action"] == "rejected"
+    assert record["attempts"] == 4  # three refused as busy, none of them counted as a retry
+    assert "is busy (ServerIsBusy); waiting up to" in result.stderr
+    assert "retrying" not in result.stderr
+
+
+def test_a_server_busy_beyond_the_budget_fails_its_target_and_writes_no_more(
+    fp: FakeProcess, fake_az: str
+) -> None:
+    fp.register(show_argv(fake_az), stdout=pending_server())
+    fp.register(show_argv(fake_az, sub=SUB), stdout=pending_server(state="Updating"), occurrences=2)
+    busy = network_error("Conflict", "ServerIsBusy", "busy")
+    fp.register(write_argv(fake_az, "reject", PE1, sub=SUB), returncode=1, stderr=busy)
+    result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", PE1, "--busy-timeout", "0")
+    assert result.exit_code == 5
+    [record] = records(result)
+    assert record["action"] == "failed"
+    assert record["error"]["code"] == "ServerBusy"
+    assert "still busy after 0s" in record["error"]["message"]
+    assert fp.call_count(write_argv(fake_az, "reject", PE1, sub=SUB)) == 1
 
 
 def test_timed_out_write_is_re_read_and_counts_if_it_landed(fp: FakeProcess, fake_az: str) -> None:
@@ -218,7 +250,9 @@ def test_unsettled_write_is_verified_by_polling_reads(fp: FakeProcess, fake_az: 
     updating = connection_raw(PE1, "Pending")
     updating["properties"]["provisioningState"] = "Updating"
     fp.register(write_argv(fake_az, "reject", PE1, sub=SUB), stdout=dumps(updating))
-    fp.register(show_argv(fake_az, sub=SUB), stdout=pending_server())
+    still = dumps(server_json([conn(PE1, "Pending", state="Updating"), conn(APP, "Approved")]))
+    fp.register(show_argv(fake_az, sub=SUB), stdout=still)
+    fp.register(show_argv(fake_az, sub=SUB), stdout=pending_server(state="Updating"))
     fp.register(
         show_argv(fake_az, sub=SUB), stdout=dumps(server_json([conn(PE1, "Rejected"), conn(APP, "Approved")]))
     )
@@ -256,6 +290,8 @@ def test_status_selection_needs_yes_without_a_terminal(fp: FakeProcess, fake_az:
 def test_status_selection_rejects_every_pending_connection(fp: FakeProcess, fake_az: str) -> None:
     fp.register(show_argv(fake_az), stdout=pending_server())
     fp.register(write_argv(fake_az, "reject", PE1, sub=SUB), stdout=dumps(connection_raw(PE1)))
+    # Before the second write on the server, a fresh read: the first may still keep it busy.
+    fp.register(show_argv(fake_az, sub=SUB), stdout=pending_server())
     fp.register(write_argv(fake_az, "reject", PE2, sub=SUB), stdout=dumps(connection_raw(PE2)))
     result = run("reject", "-g", "rg-data", "-s", "pg-orders", "--status", "pending", "--yes", "-o", "jsonl")
     assert result.exit_code == 0, result.stderr
@@ -413,7 +449,8 @@ def test_a_retry_waits_for_a_write_already_under_way_instead_of_writing_again(
     )
     result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", PE1)
     assert result.exit_code == 0, result.stderr
-    assert records(result)[0]["action"] == "rejected"
+    # The one write was refused (409): someone else's operation rejected it, not azpe.
+    assert records(result)[0]["action"] == "unchanged"
     assert fp.call_count(write_argv(fake_az, "reject", PE1, sub=SUB)) == 1
 
 

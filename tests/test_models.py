@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from azpe.az_errors import classify
-from azpe.errors import AuthError, AzpeError, AzureError, NotFound, TransientError
+from azpe.errors import AuthError, AzpeError, AzureError, NotFound, ServerBusy, TransientError
 from azpe.ids import ServerRef
 from azpe.models import KNOWN_STATUSES, Connection, Server
 from azpe.retry import is_transient
@@ -374,7 +374,7 @@ RECORDED_FAILURES: dict[str, tuple[type[AzpeError], str, bool]] = {
     "network-reject-403": (AuthError, "AuthorizationFailed", False),
     "network-reject-429": (TransientError, "TooManyRequests", True),
     "network-reject-500": (TransientError, "InternalServerError", True),
-    "network-reject-busy": (TransientError, "ServerIsBusy", True),
+    "network-reject-busy": (ServerBusy, "ServerIsBusy", True),
     "network-reject-not-found": (NotFound, "ResourceNotFound", False),
     "network-reject-not-logged-in": (AuthError, "NotLoggedIn", False),
     "network-show-not-found": (NotFound, "ResourceNotFound", False),
@@ -384,7 +384,7 @@ RECORDED_FAILURES: dict[str, tuple[type[AzpeError], str, bool]] = {
     "postgres-show-403": (AuthError, "AuthorizationFailed", False),
     "postgres-show-429": (TransientError, "TooManyRequests", True),
     "postgres-show-500": (TransientError, "InternalServerError", True),
-    "postgres-show-busy": (TransientError, "ServerIsBusy", True),
+    "postgres-show-busy": (ServerBusy, "ServerIsBusy", True),
     "postgres-show-malformed": (AzureError, "AzCrashed", False),
     "postgres-show-not-found": (NotFound, "ResourceNotFound", False),
     "postgres-show-not-logged-in": (AuthError, "NotLoggedIn", False),

@@ -14,6 +14,7 @@ from azpe.ids import ServerRef, parse_connection_id, parse_server_id, validate_s
 from azpe.models import Server
 from azpe.options import (
     AuditLogFile,
+    BusyTimeout,
     Concurrency,
     DryRun,
     Force,
@@ -25,6 +26,7 @@ from azpe.outcomes import TargetResult
 from azpe.planning import read_servers, servers_in_scope
 from azpe.policy import load_policy
 from azpe.retry import Reader, reader
+from azpe.run_options import BUSY_TIMEOUT
 from azpe.targets import build_scope
 
 DECISION_COLUMNS = ("name", "server", "status", "decision", "rule", "endpointOwner", "reason")
@@ -56,6 +58,7 @@ def enforce(
     ] = None,
     dry_run: DryRun = False,
     wait_ready: WaitReady = 0.0,
+    busy_timeout: BusyTimeout = BUSY_TIMEOUT,
     retries: Retries = 3,
     concurrency: Concurrency = 4,
     force: Force = False,
@@ -71,7 +74,7 @@ def enforce(
     target = parse_connection_id(explain_id) if explain_id else None
     session = open_session(common)
     options = run_options(
-        retries=retries, concurrency=concurrency, wait_ready=wait_ready, timeout=common.timeout
+        retries=retries, concurrency=concurrency, wait_ready=wait_ready, busy_timeout=busy_timeout
     )
     read = reader(options.retries, max_seconds=options.retry_budget, wait=options.wait)
 

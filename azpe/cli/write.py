@@ -11,10 +11,9 @@ from azpe.audit import AuditLog
 from azpe.cli.app import Common, Session, app, handle_errors, open_session, report_error, with_common_options
 from azpe.client import Action
 from azpe.errors import ExitCode, SafetyRefusal, UsageError
-from azpe.executor import RunOptions
 from azpe.options import (
-    WRITE_TIMEOUT,
     AuditLogFile,
+    BusyTimeout,
     Concurrency,
     DryRun,
     Force,
@@ -32,6 +31,7 @@ from azpe.outcomes import Outcome, TargetResult
 from azpe.planning import Plan
 from azpe.progress import ServerProgress
 from azpe.render import RESULT_COLUMNS
+from azpe.run_options import BUSY_TIMEOUT, RunOptions
 from azpe.targets import STDIN, Scope, build_scope, build_selection
 from azpe.writes import WriteReport, WriteRequest, run_write
 
@@ -97,12 +97,9 @@ def open_audit(
     return AuditLog(path, command=command, identity=session.client.show_account(), rules=rules)
 
 
-def run_options(*, retries: int, concurrency: int, wait_ready: float, timeout: float | None) -> RunOptions:
+def run_options(*, retries: int, concurrency: int, wait_ready: float, busy_timeout: float) -> RunOptions:
     return RunOptions(
-        retries=retries,
-        concurrency=concurrency,
-        wait_ready=wait_ready,
-        converge_timeout=timeout or WRITE_TIMEOUT,
+        retries=retries, concurrency=concurrency, wait_ready=wait_ready, busy_timeout=busy_timeout
     )
 
 
@@ -138,6 +135,7 @@ def _write_command(action: Action, short: str, summary: str) -> None:
         dry_run: DryRun = False,
         yes: Yes = False,
         wait_ready: WaitReady = 0.0,
+        busy_timeout: BusyTimeout = BUSY_TIMEOUT,
         retries: Retries = 3,
         concurrency: Concurrency = 4,
         force: Force = False,
@@ -166,7 +164,7 @@ def _write_command(action: Action, short: str, summary: str) -> None:
             dry_run=dry_run,
             force=force,
             options=run_options(
-                retries=retries, concurrency=concurrency, wait_ready=wait_ready, timeout=common.timeout
+                retries=retries, concurrency=concurrency, wait_ready=wait_ready, busy_timeout=busy_timeout
             ),
         )
         reporter = RunReporter(session, open_audit(audit_log, session, action.value))

@@ -1,0 +1,310 @@
+"""One target's write (design.md §3, steps 6-8): look at the connection, wait while its
+server is busy, write, retry what is transient, verify. ``azpe.executor`` decides when and
+where this runs.
+
+A step looks (a fresh server read unless the one at hand is recent and predates no write),
+decides with ``azpe.assess``, and writes when the write can run now. Two loops drive the
+steps, each a tenacity policy from ``azpe.retry``:
+
+- the busy wait (inner): while an operation runs on the server or the connection (the server
+  reads ``Updating``, the connection is not settled, or the write got a 409 busy), poll the
+  server with backoff within ``busy_timeout``; busy does not use up ``--retries``;
+- the retries (outer): throttling, 5xx, network errors, az timeouts, and a write that exited 0
+  but did not take, are retried up to ``--retries`` times within ``retry_budget``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, replace
+from enum import Enum
+
+from tenacity import RetryError
+
+from azpe.assess import Need, assess, failed_provisioning, holds
+from azpe.client import Action, AzClient
+from azpe.errors import (
+    AzpeError,
+    AzureError,
+    Interrupted,
+    ServerBusy,
+    ServerNotReady,
+    TransientError,
+    not_started,
+)
+from azpe.models import Connection, Server
+from azpe.outcomes import Outcome, TargetResult
+from azpe.retry import busy_polling, reader, retrying
+from azpe.run_options import RunOptions
+
+log = logging.getLogger("azpe")
+
+# A server read younger than this, and taken after the last write on the server, is used
+# as it is; an older one is read again before a write (it may be busy now, or changed).
+FRESH_SECONDS = 15.0
+
+
+@dataclass(frozen=True)
+class Look:
+    """A read of a server: when it was made (monotonic seconds), and whether a write on the
+    server was started after it (then it does not show the server's current operation)."""
+
+    server: Server
+    at: float
+    predates_write: bool = False
+
+    @classmethod
+    def now(cls, server: Server) -> Look:
+        return cls(server, time.monotonic())
+
+    def usable(self) -> bool:
+        return not self.predates_write and time.monotonic() - self.at < FRESH_SECONDS
+
+
+class _End(str, Enum):
+    DONE = "done"  # the connection holds the wanted state
+    FAILED = "failed"  # it cannot: ``error`` says why
+    BUSY = "busy"  # an operation runs: wait, then step again
+    STOPPED = "stopped"  # Ctrl-C: nothing more starts
+    OUT_OF_TIME = "out-of-time"  # the busy budget ran out
+
+
+@dataclass(frozen=True)
+class _Step:
+    end: _End
+    look: Look
+    connection: Connection | None
+    error: AzpeError | None = None
+
+
+def not_ready_error(server: Server) -> ServerNotReady:
+    busy = " (an operation is running on it)" if server.state.lower() == "updating" else ""
+    return ServerNotReady(
+        f"server {server.name} is {server.state}{busy}, not Ready",
+        hint="Pass --wait-ready SECONDS to wait for it, or retry when the server is Ready.",
+    )
+
+
+class TargetWrite:
+    """Writes one target at a time; shared by a run's workers (it keeps no per-target state)."""
+
+    def __init__(
+        self,
+        client: AzClient,
+        action: Action,
+        description: str | None,
+        options: RunOptions,
+        *,
+        cancel: threading.Event,
+    ) -> None:
+        self.client = client
+        self.action = action
+        self.description = description
+        self.options = options
+        self.cancel = cancel
+        # Reads retry like any read, but stop (and stop waiting) after Ctrl-C.
+        self.read = reader(
+            options.retries, max_seconds=options.retry_budget, wait=options.wait, cancel=cancel
+        )
+
+    def run(self, item: TargetResult, look: Look) -> tuple[TargetResult, Look]:
+        """The target's result, and the latest look at its server (for the next target)."""
+        run = _TargetRun(self, item, look)
+        result = run.result()
+        if result.waited:
+            log.info("%s/%s: waited %.1f s for the server's operations", item.target.server.name,
+                     item.target.name, result.waited)  # fmt: skip
+        return result, run.look
+
+
+class _TargetRun:
+    """The state of one target's write while it runs."""
+
+    def __init__(self, writer: TargetWrite, item: TargetResult, look: Look) -> None:
+        self.w = writer
+        self.item = item
+        self.look = look
+        self.needs_read = not look.usable()
+        self.attempts = 0  # write calls made
+        self.sent = False  # a write was made that may have changed the connection
+        self.took_no_effect = False  # the last write exited 0 (then a read must show it)
+        self.waited = 0.0
+        self.deadline = time.monotonic() + writer.options.busy_timeout
+        self.waiting_logged = False
+
+    # -- the two loops -------------------------------------------------------------------------
+
+    def result(self) -> TargetResult:
+        options = self.w.options
+        retries = retrying(
+            options.retries, max_seconds=options.retry_budget, wait=options.wait, cancel=self.w.cancel
+        )
+        try:
+            step = retries(self._until_not_busy)
+        except AzpeError as exc:
+            return self._after_failure(exc)
+        return self._report(step)
+
+    def _until_not_busy(self) -> _Step:
+        poller = busy_polling(
+            lambda step: step.end is not _End.BUSY,
+            max_seconds=max(0.0, self.deadline - time.monotonic()),
+            wait=self.w.options.poll,
+            cancel=self.w.cancel,
+            on_sleep=self._slept,
+        )
+        try:
+            step: _Step = poller(self._step)
+        except RetryError as exc:  # time, or Ctrl-C, ran out while it was busy
+            last: _Step = exc.last_attempt.result()
+            end = _End.STOPPED if self.w.cancel.is_set() else _End.OUT_OF_TIME
+            return replace(last, end=end)
+        return step
+
+    def _slept(self, seconds: float) -> None:
+        self.waited += seconds
+
+    # -- one step ---------------------------------------------------------------------------
+
+    def _step(self) -> _Step:
+        action, name = self.w.action, self.item.target.name
+        while True:
+            if self.needs_read:
+                self.look = Look.now(self.w.read(lambda: self.w.client.show_server(self.item.target.server)))
+                self.needs_read = False
+            found = assess(action, self.look.server, name)
+            if found.need is Need.NOTHING:
+                return _Step(_End.DONE, self.look, found.connection)
+            if found.need is Need.CANNOT:
+                return _Step(_End.FAILED, self.look, found.connection, found.error)
+            if self.w.cancel.is_set():
+                return _Step(_End.STOPPED, self.look, found.connection)
+            if found.need is Need.NOT_READY:
+                return _Step(_End.FAILED, self.look, found.connection, not_ready_error(self.look.server))
+            if found.need is Need.BUSY:
+                return self._busy(found.connection, self.look.server.state)
+            if not self.look.usable():
+                self.needs_read = True
+                continue
+            if self.took_no_effect:
+                self.took_no_effect = False
+                raise self._no_effect(found.connection)
+            try:
+                written = self._write()
+            except (ServerBusy, ServerNotReady) as exc:
+                return self._busy(found.connection, exc.code)
+            if action is not Action.DELETE and holds(action, written):
+                # The write's own output shows it; the server may still be busy with it.
+                self.look = replace(self.look, predates_write=True)
+                return _Step(_End.DONE, self.look, written)
+            self.took_no_effect = True
+            self.needs_read = True  # verify at once
+
+    def _write(self) -> Connection | None:
+        self.attempts += 1
+        try:
+            written = self.w.client.write(self.w.action, self.item.target, self.w.description)
+        except (ServerBusy, ServerNotReady):
+            raise  # refused before anything changed
+        except AzpeError:
+            self.sent = True  # a failed, killed or timed-out az may still have made the change
+            self.needs_read = True  # look again before any retry
+            raise
+        self.sent = True
+        return written
+
+    def _busy(self, connection: Connection | None, why: str) -> _Step:
+        if not self.waiting_logged:
+            left = max(0.0, self.deadline - time.monotonic())
+            target = self.item.target
+            log.info(
+                "%s: server %s is busy (%s); waiting up to %.0f s", target.name, target.server.name, why, left
+            )
+            self.waiting_logged = True
+        self.needs_read = True
+        return _Step(_End.BUSY, self.look, connection)
+
+    def _no_effect(self, connection: Connection | None) -> AzpeError:
+        """The write exited 0, yet the connection is settled in its old state."""
+        name = self.item.target.name
+        if connection is not None and failed_provisioning(connection):
+            return AzureError(
+                f"{name}: the {self.w.action.value} operation failed (provisioningState Failed)",
+                code="OperationFailed",
+                hint="Check it with 'azpe show'; Azure gave no reason. Retry later.",
+            )
+        return TransientError(f"{name} did not change after the {self.w.action.value}", code="NotConverged")
+
+    # -- results ------------------------------------------------------------------------------
+
+    def _report(self, step: _Step) -> TargetResult:
+        connection = step.connection
+        if step.end is _End.DONE:
+            outcome = Outcome(self.w.action.done_word) if self.sent else Outcome.UNCHANGED
+            return self._result(outcome, connection or self.item.connection)
+        if step.end is _End.FAILED:
+            return self._result(Outcome.FAILED, connection, step.error)
+        if step.end is _End.STOPPED:
+            if not self.sent:
+                return self._result(Outcome.SKIPPED, connection, not_started())
+            return self._result(Outcome.FAILED, connection, self._interrupted())
+        name, server = self.item.target.name, self.item.target.server.name
+        budget = self.w.options.busy_timeout
+        if not self.sent:
+            error: AzpeError = ServerNotReady(
+                f"server {server} was still busy after {budget:g}s, so {name} was not written",
+                code="ServerBusy",
+                hint="Another operation is running on the server; retry later or raise --busy-timeout.",
+            )
+        else:
+            error = AzureError(
+                f"{name} did not reach the wanted state within {budget:g}s",
+                code="NotConverged",
+                hint="Check it with 'azpe show'; the operation may still finish.",
+            )
+        return self._result(Outcome.FAILED, connection, error)
+
+    def _after_failure(self, exc: AzpeError) -> TargetResult:
+        """A write or read failed for good: report it, but look first if a write was made."""
+        if not self.sent:
+            if self.w.cancel.is_set():
+                return self._result(Outcome.SKIPPED, self.item.connection, not_started())
+            return self._result(Outcome.FAILED, self._last_known(), exc)
+        try:
+            self.look = Look.now(self.w.read(lambda: self.w.client.show_server(self.item.target.server)))
+        except AzpeError as read_error:
+            unverified = AzureError(
+                f"{self.item.target.name}: could not verify the {self.w.action.value} "
+                f"({exc.message}); reading it failed: {read_error.message}",
+                code="Unverified",
+                hint="The write may have landed: check it with 'azpe show' before acting again.",
+            )
+            return self._result(Outcome.FAILED, None, unverified)
+        current = self.look.server.connection(self.item.target.name)
+        if holds(self.w.action, current):
+            return self._result(Outcome(self.w.action.done_word), current or self.item.connection)
+        if self.w.cancel.is_set() or isinstance(exc, Interrupted):
+            return self._result(Outcome.FAILED, current, self._interrupted())
+        return self._result(Outcome.FAILED, current, exc)
+
+    def _last_known(self) -> Connection | None:
+        return self.look.server.connection(self.item.target.name) or self.item.connection
+
+    def _interrupted(self) -> Interrupted:
+        return Interrupted(
+            f"{self.item.target.name}: interrupted before the write was seen to land",
+            hint="Check it with 'azpe show'; the operation may still finish.",
+        )
+
+    def _result(
+        self, outcome: Outcome, connection: Connection | None, error: AzpeError | None = None
+    ) -> TargetResult:
+        return self.item.with_(
+            outcome=outcome,
+            connection=connection,
+            error=error,
+            attempts=self.attempts,
+            waited=round(self.waited, 1),
+        )
