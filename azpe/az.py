@@ -9,6 +9,7 @@ decides whether a running az may finish (design.md §3, step 8).
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -101,17 +102,20 @@ class AzRunner:
         limit = self.timeout if timeout is None else timeout
         log.info("az: %s", " ".join(argv))
         started = time.monotonic()
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=self._env,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            **_new_session(),
-        )
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=self._env,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+                **_new_session(),
+            )
+        except OSError as exc:  # the exec failed: no az ran, nothing to reap
+            raise _not_runnable(self.executable, exc) from None
         with self._lock:
             self._running.add(proc)
         try:
@@ -173,6 +177,22 @@ class AzRunner:
             for proc in procs:  # under the lock: a reaped process's pid could be reused
                 _kill(proc)
         return len(procs)
+
+
+def _not_runnable(executable: str, exc: OSError) -> AuthError:
+    """az exists but the OS will not start it: a bad ``#!`` line, a file that is not a
+    program, no permission, or gone since it was found."""
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.ENOENT and os.path.exists(executable):
+        # execve says ENOENT when the file is there but its #! interpreter (or a binary's
+        # loader) is not: name the likely culprit rather than deny the file exists.
+        reason = f"{reason}: the interpreter on its #! line (or its loader) does not exist"
+    return AuthError(
+        f"cannot run az {executable}: {reason}",
+        code="AzNotRunnable",
+        hint=f"Check that it is the Azure CLI and starts on its own ('{executable} version'); "
+        "reinstall it, or point azpe at a working az with --az PATH or AZPE_AZ.",
+    )
 
 
 def _kill(proc: subprocess.Popen[str]) -> None:

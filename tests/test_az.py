@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -363,6 +364,54 @@ def test_a_real_az_result_keeps_both_streams(real_az: tuple[AzRunner, Path]) -> 
     assert json.loads(result.stdout)["state"] == "Ready"
     assert result.stderr.startswith("WARNING: Resource ID will be ignored")
     assert result.seconds >= 0
+
+
+def _bad_shebang(path: Path) -> None:
+    make_executable(path, "#!/nonexistent/python3\nprint('never')\n")
+
+
+def _not_a_program(path: Path) -> None:
+    path.write_bytes(bytes(range(256)))  # no #!, no ELF header: the kernel cannot exec it
+    path.chmod(0o755)
+
+
+def _no_exec_bit(path: Path) -> None:
+    path.write_text("#!/bin/sh\necho '{}'\n")
+    path.chmod(0o644)  # shutil.which would refuse it; AzRunner takes the path as given
+
+
+def _gone_since_found(path: Path) -> None:
+    pass  # resolve_az found it, then it was uninstalled: nothing is there any more
+
+
+@posix_only
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (_bad_shebang, "No such file or directory: the interpreter on its #! line"),
+        (_not_a_program, "Exec format error"),
+        (_no_exec_bit, "Permission denied"),
+        (_gone_since_found, "No such file or directory"),
+    ],
+)
+def test_an_az_the_os_cannot_start_is_an_auth_error_exit_4(
+    tmp_path: Path, make: Callable[[Path], None], reason: str
+) -> None:
+    az = tmp_path / "bin" / "az"
+    az.parent.mkdir()
+    make(az)
+    runner = AzRunner(os.fspath(az), timeout=10)
+    with pytest.raises(AuthError) as caught:
+        runner.run_json(SHOW)
+    error = caught.value
+    assert error.exit_code == ExitCode.AUTH
+    assert error.code == "AzNotRunnable"
+    assert error.message.startswith(f"cannot run az {az}: {reason}")
+    if make is _gone_since_found:
+        assert "#!" not in error.message  # it is really missing: do not blame its interpreter
+    assert error.hint and "--az" in error.hint and "AZPE_AZ" in error.hint
+    assert not is_transient(error)  # retrying cannot help
+    assert runner.kill_running() == 0  # nothing was started, nothing is tracked
 
 
 def _gone(pid: int, within: float = 2.0) -> bool:

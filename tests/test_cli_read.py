@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+from pathlib import Path
 
 import pytest
 from pytest_subprocess import FakeProcess
@@ -322,6 +324,25 @@ def test_az_missing_exits_4(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.exit_code == 4
     assert "az not found" in result.stderr
     assert result.stdout == ""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a #! script")
+@pytest.mark.parametrize(
+    "content", [b"#!/nonexistent\n", b"\x7fELF\x00garbage\x01\x02"], ids=["shebang", "bytes"]
+)
+def test_an_az_that_cannot_start_exits_4_without_a_traceback(tmp_path: Path, content: bytes) -> None:
+    az = tmp_path / "az"
+    az.write_bytes(content)
+    az.chmod(0o755)
+    result = run("list", "-g", RG, "-s", SERVER, "--az", str(az))
+    assert result.exit_code == 4, result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(f"azpe: error: cannot run az {az}: ")
+    assert ("No such file or directory" if content.startswith(b"#!") else "Exec format error") in lines[0]
+    assert lines[1].startswith("azpe: hint: ") and "--az" in lines[1]
+    assert len(lines) == 2  # one error, one hint, nothing else
+    assert "Traceback" not in result.stderr
 
 
 def test_the_az_option_wins_over_azpe_az(

@@ -1,6 +1,7 @@
 """The Typer app and its edge: the one place errors become exit codes, logging, signals,
 and the session (az runner, output format, query) every command opens."""
 
+import contextlib
 import functools
 import inspect
 import logging
@@ -10,7 +11,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
@@ -131,13 +132,36 @@ class Session:
     client: AzClient
     output: str
     query: Any  # a compiled JMESPath expression, or None
+    stdout_closed: threading.Event = field(default_factory=threading.Event)
 
     def emit(self, data: Any, columns: tuple[str, ...]) -> None:
+        """Print data on stdout. A reader that has gone (``| head -1``) ends the printing, not
+        the run: every planned write still runs and is audited, and the exit code is the run's."""
         shown = apply_query(data, self.query)
         text = render(shown, self.output, () if self.query is not None else columns)
-        if text:
+        if not text or self.stdout_closed.is_set():
+            return
+        try:
             sys.stdout.write(text)
             sys.stdout.flush()
+        except BrokenPipeError:
+            self.stdout_closed.set()
+            _stdout_to_devnull()
+            log.info("stdout was closed by its reader; the run goes on without printing results")
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout's file descriptor at devnull (the Python docs' "Note on SIGPIPE"), so that
+    what is still buffered, flushed when the interpreter exits, goes nowhere instead of raising
+    "Exception ignored ... BrokenPipeError". A stdout without a descriptor (a test's) is left
+    as it is: emit writes it no more."""
+    with contextlib.suppress(OSError, ValueError):  # io.UnsupportedOperation: no descriptor
+        fd = sys.stdout.fileno()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, fd)
+        finally:
+            os.close(devnull)
 
 
 @dataclass(frozen=True)
