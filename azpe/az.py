@@ -92,6 +92,7 @@ class AzRunner:
         self._lock = threading.Lock()
         self._running: set[subprocess.Popen[str]] = set()
         self._stopped: set[subprocess.Popen[str]] = set()  # killed by kill_running()
+        self._kills = 0  # calls of kill_running(), so that an az being started is not missed
 
     def argv(self, args: Sequence[str]) -> list[str]:
         return [self.executable, *args]
@@ -102,6 +103,8 @@ class AzRunner:
         limit = self.timeout if timeout is None else timeout
         log.info("az: %s", " ".join(argv))
         started = time.monotonic()
+        with self._lock:
+            kills_before = self._kills
         try:
             proc = subprocess.Popen(
                 argv,
@@ -118,6 +121,9 @@ class AzRunner:
             raise _not_runnable(self.executable, exc) from None
         with self._lock:
             self._running.add(proc)
+            if self._kills != kills_before:  # kill_running() came while this one was starting
+                self._stopped.add(proc)
+                _kill(proc)
         try:
             stdout, stderr = proc.communicate(timeout=limit)
         except KeyboardInterrupt:
@@ -172,6 +178,7 @@ class AzRunner:
     def kill_running(self) -> int:
         """Stop every az still running (after the Ctrl-C grace); returns how many."""
         with self._lock:
+            self._kills += 1
             procs = [p for p in self._running if p.returncode is None]
             self._stopped.update(procs)
             for proc in procs:  # under the lock: a reaped process's pid could be reused

@@ -6,7 +6,7 @@ retries, verification, dry run, lock-out guard, interrupt safety).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from azpe.client import Action, AzClient
@@ -127,7 +127,7 @@ def apply_decisions(
             description=description,
             dry_run=dry_run,
             force=force,
-            options=options,
+            options=replace(options, under_way=bool(results)),
             snapshot=tuple(fresh.values()),
         )
         report = run_write(

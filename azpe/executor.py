@@ -1,22 +1,27 @@
 """The scheduler of a plan's writes (design.md §3, steps 4-8): when and where each write runs.
 
 Writes on one server run one at a time, in plan order (a second write on a busy server only
-earns a 409); servers run in parallel up to ``concurrency``. A server that is not Ready at
-the start is waited for up to ``wait_ready``. What one target needs - the busy wait, retries,
+earns a 409); servers run in parallel up to ``concurrency``: that many workers take servers
+from one queue. A server that is not Ready at
+the start is waited for up to ``wait_ready`` (unless the run is under way and it is busy with
+the run's own operations). What one target needs - the busy wait, retries,
 re-reads and verification - is ``azpe.target_write``'s. After Ctrl-C nothing new starts,
 running az calls get a grace period, then are stopped; every target still gets a result.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from collections import deque
+from collections.abc import Callable, Iterator
 
 from tenacity import RetryError
 
+from azpe.assess import BUSY_STATES
 from azpe.client import AzClient
 from azpe.errors import AzpeError, ServerNotReady, not_started
 from azpe.models import Server
@@ -46,6 +51,11 @@ class Executor:
         self._on_result = on_result
         self._emit_lock = threading.Lock()
         self._results: dict[tuple[str, str], TargetResult] = {}
+        # Servers not yet taken by a worker, and how many are being worked on.
+        self._queue: deque[tuple[str, list[TargetResult]]] = deque()
+        self._running = 0
+        self._changed = threading.Condition()
+        self._bug: Exception | None = None
         self.interrupted = False
         self.failure: AzpeError | None = None
 
@@ -53,62 +63,78 @@ class Executor:
 
     def run(self) -> list[TargetResult]:
         """Run every planned write; one result per write, in plan order, even after Ctrl-C."""
-        groups = self.plan.writes_by_server()
-        if groups:
-            workers = max(1, min(self.options.concurrency, len(groups)))
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="azpe") as pool:
-                futures = [pool.submit(self._run_server, k, items) for k, items in groups.items()]
-                self._wait(futures)
+        self._queue.extend(self.plan.writes_by_server().items())
+        workers = max(1, min(self.options.concurrency, len(self._queue)))
+        try:
+            for n in range(workers if self._queue else 0):
+                threading.Thread(target=self._worker, name=f"azpe-{n}", daemon=True).start()
+            self._wait_workers(None)
+        except KeyboardInterrupt:
+            self._interrupt()
+        if self._bug is not None:
+            raise self._bug  # a bug in a worker: exit 70, once the others have stopped
+        for _key, items in self._queue:  # never started (Ctrl-C, a bug, a failed report)
+            for item in items:
+                self._emit(item.with_(outcome=Outcome.SKIPPED, error=not_started()))
         return [self._results[self._key(item)] for item in self.plan.writes]
 
-    # -- the pool, Ctrl-C, the grace and the kill ------------------------------------------
+    # -- workers, Ctrl-C, the grace and the kill --------------------------------------------
 
-    def _wait(self, futures: list[Future[None]]) -> None:
-        try:
-            self._wait_all(futures, timeout=None)
-        except Exception:
-            # A worker failed (a bug): start no further write anywhere, let the running ones
-            # end, then let the bug surface (exit 70).
-            self.cancelled.set()
-            wait(futures)
-            raise
-        except KeyboardInterrupt:
-            self.interrupted = True
-            self.cancelled.set()
-            log.warning("interrupted: starting nothing new; running az calls get %gs", self.options.grace)
+    def _worker(self) -> None:
+        """Take servers from the queue, one at a time, until it is empty or the run stops."""
+        while True:
+            with self._changed:
+                if self.cancelled.is_set() or not self._queue:
+                    return
+                key, items = self._queue.popleft()
+                self._running += 1
             try:
-                finished = self._wait_all(futures, timeout=self.options.grace)
-            except KeyboardInterrupt:
-                finished = False
-            if not finished:
+                self._run_server(key, items)
+            except Exception as exc:  # a bug: start no further write anywhere
+                self._bug = self._bug or exc
+                self.cancelled.set()
+            finally:
+                with self._changed:
+                    self._running -= 1
+                    self._changed.notify_all()
+
+    def _wait_workers(self, timeout: float | None, *, unless: threading.Event | None = None) -> bool:
+        """Wait until no server is being worked on and none will be (in short slices, so that
+        Ctrl-C is seen); False if ``timeout`` ran out, or ``unless`` was set, first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._changed:
+            while self._running or (self._queue and not self.cancelled.is_set()):
+                if deadline is not None and time.monotonic() >= deadline:
+                    return False
+                if unless is not None and unless.is_set():
+                    return False
+                self._changed.wait(0.2)
+        return True
+
+    def _interrupt(self) -> None:
+        """After Ctrl-C (or SIGTERM): start nothing new, give running az calls the grace, then
+        stop them; their targets are re-read. Another Ctrl-C ends the grace at once, and one
+        after that stops the re-reads too (they report the outcome as unverified)."""
+        self.interrupted = True
+        self.cancelled.set()
+        again = threading.Event()
+        with _signals_set(again):  # from here on a Ctrl-C cannot escape half-way
+            log.warning("interrupted: starting nothing new; running az calls get %gs", self.options.grace)
+            if not self._wait_workers(self.options.grace, unless=again):
+                again.clear()
                 stopped = self.client.kill_running()
                 log.warning("stopped %d running az call(s); re-reading their state", stopped)
-            while True:  # every wait is cut short by the cancel event: this ends soon
-                try:
-                    self._wait_all(futures, timeout=None)
-                    return
-                except KeyboardInterrupt:  # once more: stop the re-reads too (they report unverified)
-                    self.client.kill_running()
-
-    @staticmethod
-    def _wait_all(futures: list[Future[None]], timeout: float | None) -> bool:
-        """Wait in short slices (so Ctrl-C is seen); a bug in a worker surfaces here."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            done, pending = wait(futures, timeout=0.2, return_when=FIRST_EXCEPTION)
-            for future in done:
-                future.result()
-            if not pending:
-                return True
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
+            while not self._wait_workers(None, unless=again):
+                again.clear()
+                self.client.kill_running()
 
     # -- one server's queue ---------------------------------------------------------------------
 
     def _run_server(self, key: str, items: list[TargetResult]) -> None:
         server = self.plan.servers[key]
         look: Look | AzpeError = Look(server, self.plan.read_at)
-        if not server.ready:
+        busy = server.state.lower() in BUSY_STATES
+        if not server.ready and not (busy and self.options.under_way):
             waited = self._wait_ready(server)
             look = waited if isinstance(waited, AzpeError) else Look.now(waited)
         for item in items:
@@ -158,3 +184,21 @@ class Executor:
     @staticmethod
     def _key(item: TargetResult) -> tuple[str, str]:
         return (server_key(item.target.server), item.target.name.lower())
+
+
+@contextlib.contextmanager
+def _signals_set(event: threading.Event) -> Iterator[None]:
+    """While it lasts, SIGINT and SIGTERM only set ``event`` (signals reach the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    wanted = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.getsignal(sig) for sig in wanted}
+    for sig in wanted:
+        signal.signal(sig, lambda _signum, _frame: event.set())
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            if handler is not None:  # None: not set from Python; nothing to put back
+                signal.signal(sig, handler)

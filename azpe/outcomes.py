@@ -51,7 +51,7 @@ class TargetResult:
         record["action"] = self.outcome.value
         record["previousStatus"] = self.previous_status
         record["attempts"] = self.attempts
-        record["waitedSeconds"] = self.waited
+        record["waitedSeconds"] = round(self.waited, 1)
         record["error"] = self.error.as_record() if self.error else None
         if self.command is not None:
             record["command"] = list(self.command)

@@ -17,6 +17,9 @@ class RunOptions:
     retries: int = 3  # further attempts after a transient failure (busy does not count)
     concurrency: int = 4  # servers written in parallel
     wait_ready: float = 0.0  # how long a server that is not Ready at the start is waited for
+    # The run is already under way (enforce's rounds after the first): a server that reads
+    # Updating is busy with the run's own operations, and is waited for within busy_timeout.
+    under_way: bool = False
     busy_timeout: float = BUSY_TIMEOUT
     retry_budget: float = 600.0  # total seconds one target may spend in transient retries
     grace: float = 30.0  # how long running az calls may go on after Ctrl-C

@@ -190,7 +190,7 @@ class _TargetRun:
                 continue
             if self.took_no_effect:
                 self.took_no_effect = False
-                raise self._no_effect(found.connection)
+                return self._no_effect(found.connection)
             try:
                 written = self._write()
             except (ServerBusy, ServerNotReady) as exc:
@@ -226,16 +226,18 @@ class _TargetRun:
         self.needs_read = True
         return _Step(_End.BUSY, self.look, connection)
 
-    def _no_effect(self, connection: Connection | None) -> AzpeError:
-        """The write exited 0, yet the connection is settled in its old state."""
+    def _no_effect(self, connection: Connection | None) -> _Step:
+        """The write exited 0, yet the connection is settled in its old state: its operation
+        failed (reported at once), or it did not take (a transient failure: retried)."""
         name = self.item.target.name
         if connection is not None and failed_provisioning(connection):
-            return AzureError(
+            failed = AzureError(
                 f"{name}: the {self.w.action.value} operation failed (provisioningState Failed)",
                 code="OperationFailed",
                 hint="Check it with 'azpe show'; Azure gave no reason. Retry later.",
             )
-        return TransientError(f"{name} did not change after the {self.w.action.value}", code="NotConverged")
+            return _Step(_End.FAILED, self.look, connection, failed)
+        raise TransientError(f"{name} did not change after the {self.w.action.value}", code="NotConverged")
 
     # -- results ------------------------------------------------------------------------------
 
@@ -306,5 +308,5 @@ class _TargetRun:
             connection=connection,
             error=error,
             attempts=self.attempts,
-            waited=round(self.waited, 1),
+            waited=self.waited,
         )

@@ -1,0 +1,140 @@
+"""The write engine at real Azure timing (issue 8), with the real az: every bulk command ends
+with every target in the wanted state, exit 0, when each connection write is a server
+operation longer than azpe's whole retry budget (``--retries 0``: no retry at all), under both
+timing models of the emulator:
+
+- ``at-end``: the connection shows ``Updating`` (old status) until the operation ends; az's
+  reject polls every 10 s until it sees the new status, so az itself waits the operation out;
+- ``at-once``: the connection shows its new status at once, so az returns after its first
+  poll, while the server stays ``Updating`` and answers every other write with 409
+  ``ServerIsBusy`` until the operation ends: the next write on the server must wait.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from azpe.sandbox import connection, scenario, server
+from tests.e2e.conftest import PEC, SUB, Run, Sandbox
+
+OP_SECONDS = 15.0  # longer than every retry budget the tests give (--retries 0)
+MODELS = ("at-end", "at-once")
+SERVERS = ("pg-a", "pg-b", "pg-c")
+OWN = {"subscription": SUB, "resource_group": "rg-app"}
+FLAGS = ("--retries", "0", "--yes", "-o", "json")
+
+POLICY = f"""\
+[organisation]
+subscriptions = ["{SUB}"]
+
+[pending]
+matched = "approve"
+unmatched = "reject"
+description = "Rejected by policy"
+
+[[allow]]
+name = "own subscription"
+subscription = "{SUB}"
+"""
+
+
+def fleet() -> dict[str, Any]:
+    """Three servers, each with two Pending connections (one own, one foreign) and an Approved
+    own one that keeps the lock-out guard quiet (public network access Disabled)."""
+    return scenario(
+        [
+            server(
+                name,
+                [
+                    connection(f"pe-own-{name}", **OWN),
+                    connection(f"pe-stranger-{name}", resource_group="rg-x"),
+                    connection(f"pe-main-{name}", "Approved", **OWN),
+                ],
+            )
+            for name in SERVERS
+        ]
+    )
+
+
+@pytest.fixture(params=MODELS)
+def slow(sandbox: Sandbox, request: pytest.FixtureRequest) -> Sandbox:
+    sandbox.seed(fleet())
+    sandbox.set_timing(request.param, OP_SECONDS)
+    return sandbox
+
+
+def pending(box: Sandbox) -> dict[str, list[str]]:
+    return {name: box.names(name, "Pending") for name in SERVERS}
+
+
+def assert_every_target_done(run: Run, word: str, targets: int) -> None:
+    assert run.code == 0, run
+    records = run.json
+    assert len(records) == targets
+    assert {r["action"] for r in records} == {word}, run
+    assert all(r["error"] is None for r in records)
+    assert "ServerIsBusy" not in run.stderr  # a busy server is waited for, not reported
+
+
+def assert_each_write_accepted_once(box: Sandbox) -> None:
+    """Per server, the emulator accepted exactly its two writes (it accepts one only when the
+    server is free): nothing was written twice, nothing was given up on."""
+    for name in SERVERS:
+        accepted = [r for r in box.writes() if f"/{name}/" in r["path"] and r["status"] in (200, 202, 204)]
+        assert len(accepted) == 2, accepted
+
+
+def test_bulk_reject_waits_out_long_operations(slow: Sandbox) -> None:
+    run = slow.azpe("reject", "-g", "rg-data", "--status", "Pending", *FLAGS, timeout=240)
+    assert_every_target_done(run, "rejected", 6)
+    assert pending(slow) == {name: [] for name in SERVERS}
+    assert all(len(slow.names(name, "Rejected")) == 2 for name in SERVERS)
+    assert_each_write_accepted_once(slow)
+
+
+def test_bulk_approve_waits_out_long_operations(slow: Sandbox) -> None:
+    run = slow.azpe("approve", "-g", "rg-data", "--status", "Pending", *FLAGS, timeout=240)
+    assert_every_target_done(run, "approved", 6)
+    assert all(len(slow.names(name, "Approved")) == 3 for name in SERVERS)
+    assert_each_write_accepted_once(slow)
+
+
+def test_bulk_delete_waits_out_long_operations(slow: Sandbox) -> None:
+    run = slow.azpe("delete", "-g", "rg-data", "--status", "Pending", *FLAGS, timeout=240)
+    assert_every_target_done(run, "deleted", 6)
+    assert all(
+        [c["status"] for c in slow.connections(name).values()] == ["Approved"] for name in SERVERS
+    )
+    assert_each_write_accepted_once(slow)
+
+
+def test_enforce_apply_waits_out_long_operations(slow: Sandbox, tmp_path: Path) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text(POLICY)
+    run = slow.azpe(
+        "enforce", "--policy", str(policy), "-g", "rg-data", "--apply", "--retries", "0", "-o", "json",
+        timeout=240,
+    )  # fmt: skip
+    assert run.code == 0, run
+    assert {r["action"] for r in run.json} == {"approved", "rejected"}
+    for name in SERVERS:
+        assert sorted(c["status"] for c in slow.connections(name).values()) == [
+            "Approved",
+            "Approved",
+            "Rejected",
+        ]
+
+
+def test_the_wait_is_reported_per_target(slow: Sandbox) -> None:
+    """Two writes on one server: under ``at-once`` the second waits for the first's operation
+    (az returned before it ended); the wait shows in the record and at -v."""
+    run = slow.azpe("reject", "-g", "rg-data", "-s", "pg-a", "--status", "Pending", *FLAGS, "-v", timeout=120)
+    assert run.code == 0, run
+    waited = [r["waitedSeconds"] for r in run.json]
+    if slow.em.state.timing == "at-once":
+        assert max(waited) > 0
+        assert "waited" in run.stderr
+    assert slow.count("PUT", PEC) >= 2

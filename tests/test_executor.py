@@ -1,0 +1,492 @@
+"""The write engine: the scheduler (``azpe.executor``) and one target's write
+(``azpe.target_write``), with az faked by pytest-subprocess. Deterministic: no test sleeps
+for real; a fake az blocks on events where a test needs it to be "running"."""
+
+from __future__ import annotations
+
+import _thread
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from pytest_subprocess import FakeProcess
+from tenacity import wait_fixed, wait_none
+
+from azpe.az import AzRunner
+from azpe.client import Action, AzClient
+from azpe.errors import AuthError, AzpeError
+from azpe.executor import Executor
+from azpe.ids import ConnectionRef, ServerRef
+from azpe.models import Server
+from azpe.outcomes import Outcome, TargetResult
+from azpe.planning import Plan, build_plan
+from azpe.retry import reader
+from azpe.run_options import RunOptions
+from azpe.targets import Scope, Selection
+from tests.azsamples import RG, SUB, conn, connection_raw, dumps, network_error, server_json
+from tests.clihelp import show_argv, write_argv
+
+PE1 = "pe-one.11111111-1111-1111-1111-111111111111"
+PE2 = "pe-two.22222222-2222-2222-2222-222222222222"
+APP = "pe-app.33333333-3333-3333-3333-333333333333"
+ACCEPTED = dumps({"operation": "UpsertPrivateEndpointConnectionManagementOperation", "startTime": "x"})
+BUSY = network_error("Conflict", "ServerIsBusy", "Server is busy with another operation.")
+FAST = RunOptions(wait=wait_none(), poll=wait_none(), grace=5.0)
+
+
+def server(name: str = "pg-a", *, state: str = "Ready", **statuses: str) -> Server:
+    """A server with PE1 and PE2 Pending (unless ``statuses`` say otherwise) and APP Approved."""
+    wanted = {PE1: "Pending", PE2: "Pending"} | {k.replace("_", "."): v for k, v in statuses.items()}
+    connections = [conn(n, s, server=name) for n, s in wanted.items()] + [conn(APP, "Approved", server=name)]
+    return Server.from_az(server_json(connections, server=name, state=state))
+
+
+def shown(srv: Server, **changes: Any) -> str:
+    """``srv`` as ``flexible-server show`` prints it, with connection states changed:
+    ``changes`` maps a connection name to (status, provisioningState)."""
+    connections = []
+    for c in srv.connections:
+        status, state = changes.get(c.name, (c.status, c.provisioning_state or "Succeeded"))
+        connections.append(conn(c.name, status, server=srv.name, state=state))
+    return dumps(server_json(connections, server=srv.name, state=changes.get("state", srv.state)))
+
+
+def plan_for(action: Action, servers: list[Server], names: list[tuple[str, str]]) -> Plan:
+    refs = tuple(ConnectionRef(ServerRef(SUB, RG, s), n) for s, n in names)
+    selection = Selection(connections=refs, statuses=(), scope=Scope())
+    return build_plan(
+        action,
+        selection,
+        None,
+        description=None,
+        concurrency=4,
+        read=reader(),
+        snapshot=servers,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def client(fake_az: str) -> AzClient:
+    return AzClient(AzRunner(fake_az, timeout=60), subscription=None, write_timeout=300)
+
+
+def show(fake_az: str, name: str = "pg-a") -> list[str]:
+    return show_argv(fake_az, server=name, sub=SUB)
+
+
+def write(fake_az: str, target: str, verb: str = "reject", name: str = "pg-a") -> list[str]:
+    return write_argv(fake_az, verb, target, server=name, sub=SUB)
+
+
+def run(
+    client: AzClient, plan: Plan, options: RunOptions = FAST, **kw: Any
+) -> tuple[Executor, dict[str, TargetResult]]:
+    executor = Executor(client, plan, options, **kw)
+    results = executor.run()
+    return executor, {r.target.name: r for r in results}
+
+
+# -- the busy wait ------------------------------------------------------------------------------
+
+
+def test_the_next_write_waits_for_the_servers_own_operation(
+    fp: FakeProcess, fake_az: str, client: AzClient
+) -> None:
+    """``at-once`` timing: az returned with the new status, the server stays Updating."""
+    srv = server()
+    fp.register(write(fake_az, PE1), stdout=dumps(connection_raw(PE1, server="pg-a")))
+    after_first = {PE1: ("Rejected", "Succeeded")}
+    fp.register(show(fake_az), stdout=shown(srv, **after_first, state="Updating"), occurrences=2)
+    fp.register(show(fake_az), stdout=shown(srv, **after_first))
+    fp.register(write(fake_az, PE2), stdout=dumps(connection_raw(PE2, server="pg-a")))
+    options = RunOptions(wait=wait_none(), poll=wait_fixed(0.01), retries=0)
+    _, results = run(client, plan_for(Action.REJECT, [srv], [("pg-a", PE1), ("pg-a", PE2)]), options)
+    assert results[PE1].outcome is Outcome.REJECTED and results[PE1].waited == 0
+    assert results[PE2].outcome is Outcome.REJECTED
+    assert results[PE2].waited > 0
+    assert results[PE2].attempts == 1  # never tried while the server was busy
+    assert fp.call_count(show(fake_az)) == 3
+
+
+def test_a_foreign_operation_is_waited_for_without_using_retries(
+    fp: FakeProcess, fake_az: str, client: AzClient
+) -> None:
+    srv = server()
+    fp.register(write(fake_az, PE1), returncode=1, stderr=BUSY)
+    fp.register(show(fake_az), stdout=shown(srv, state="Updating"), occurrences=2)
+    fp.register(show(fake_az), stdout=shown(srv))
+    fp.register(write(fake_az, PE1), returncode=1, stderr=BUSY)  # reads Ready, still refuses
+    fp.register(show(fake_az), stdout=shown(srv))
+    fp.register(write(fake_az, PE1), stdout=dumps(connection_raw(PE1, server="pg-a")))
+    options = RunOptions(wait=wait_none(), poll=wait_none(), retries=0)
+    _, results = run(client, plan_for(Action.REJECT, [srv], [("pg-a", PE1)]), options)
+    assert results[PE1].outcome is Outcome.REJECTED, results[PE1].error
+    assert results[PE1].attempts == 3
+
+
+def test_a_server_busy_past_the_budget_fails_as_busy_without_a_write(
+    fp: FakeProcess, fake_az: str, client: AzClient
+) -> None:
+    srv = server()
+    fp.register(write(fake_az, PE1), stdout=dumps(connection_raw(PE1, server="pg-a")))
+    fp.register(show(fake_az), stdout=shown(srv, **{PE1: ("Rejected", "Succeeded")}, state="Updating"))
+    options = RunOptions(wait=wait_none(), poll=wait_none(), busy_timeout=0)
+    _, results = run(client, plan_for(Action.REJECT, [srv], [("pg-a", PE1), ("pg-a", PE2)]), options)
+    assert results[PE1].outcome is Outcome.REJECTED
+    assert results[PE2].outcome is Outcome.FAILED
+    assert results[PE2].error is not None and results[PE2].error.code == "ServerBusy"
+    assert results[PE2].exit_code == 5
+    assert fp.call_count(write(fake_az, PE2)) == 0
+
+
+def test_servers_go_on_while_one_waits(fp: FakeProcess, fake_az: str, client: AzClient) -> None:
+    """pg-a is busy until pg-b's write has run: the wait on one server does not hold the other."""
+    a, b = server("pg-a"), server("pg-b")
+    b_written = threading.Event()
+
+    def busy_until_b_is_written(process: Any) -> None:
+        process.returncode = 0
+        ready = b_written.is_set()
+        process.stdout.write(shown(a) if ready else shown(a, state="Updating"))
+
+    fp.register(write(fake_az, PE1), returncode=1, stderr=BUSY)
+    fp.register(show(fake_az), callback=busy_until_b_is_written, occurrences=1000)
+    fp.register(write(fake_az, PE1), stdout=dumps(connection_raw(PE1, server="pg-a")))
+    fp.register(write(fake_az, PE2, name="pg-b"), stdout=dumps(connection_raw(PE2, server="pg-b")),
+                callback=lambda _p: b_written.set())  # fmt: skip
+    plan = plan_for(Action.REJECT, [a, b], [("pg-a", PE1), ("pg-b", PE2)])
+    options = RunOptions(wait=wait_none(), poll=wait_fixed(0.001), busy_timeout=30, concurrency=2)
+    _, results = run(client, plan, options)
+    assert results[PE1].outcome is Outcome.REJECTED and results[PE2].outcome is Outcome.REJECTED
+    assert results[PE1].waited > 0
+
+
+# -- one target's write: retries, re-reads, verification -----------------------------------------
+
+
+def test_a_write_that_exits_0_but_never_lands_is_not_converged(
+    fp: FakeProcess, fake_az: str, client: AzClient
+) -> None:
+    srv = server()
+    fp.register(write(fake_az, PE1), stdout=ACCEPTED, occurrences=2)  # az gave up polling
+    fp.register(show(fake_az), stdout=shown(srv), occurrences=3)  # settled, still Pending
+    options = RunOptions(wait=wait_none(), poll=wait_none(), retries=1)
+    _, results = run(client, plan_for(Action.REJECT, [srv], [("pg-a", PE1)]), options)
+    result = results[PE1]
+    assert result.outcome is Outcome.FAILED
+    assert result.error is not None and result.error.code == "NotConverged"
+    assert result.attempts == 2
+
+
+def test_an_operation_running_past_the_budget_is_not_converged(
+    fp: FakeProcess, fake_az: str, client: AzClient
+) -> None:
+    srv = server()
+    fp.register(write(fake_az, PE1), stdout=ACCEPTED)
+    fp.register(show(fake_az), stdout=shown(srv, **{PE1: ("Pending", "Updating")}), occurrences=2)
+    options = RunOptions(wait=wait_none(), poll=wait_none(), busy_timeout=0)
+    _, results = run(client, plan_for(Action.REJECT, [srv], [("pg-a", PE1)]), options)
+    result = results[PE1]
+    assert (result.outcome, result.error and result.error.code) == (Outcome.FAILED, "NotConverged")
+    assert result.connection is not None and result.connection.provisioning_state == "Updating"
+
+
+def test_a_long_operation_is_waited_out_then_verified(
+    fp: FakeProcess, fake_az: str, client: AzClient
+) -> None:
+    srv = server()
+    fp.register(write(fake_az, PE1), stdout=ACCEPTED)
+    fp.register(
+        show(fake_az), stdout=shown(srv, **{PE1: ("Pending", "Updating")}, state="Updating"), occurrences=5
+    )
+    fp.register(show(fake_az), stdout=shown(srv, **{PE1: ("Rejected", "Succeeded")}))
+    options = RunOptions(wait=wait_none(), poll=wait_none(), retries=0)
+    _, results = run(client, plan_for(Action.REJECT, [srv], [("pg-a", PE1)]), options)
+    assert results[PE1].outcome is Outcome.REJECTED
+    assert results[PE1].connection is not None and results[PE1].connection.status == "Rejected"
+    assert fp.call_count(write(fake_az, PE1)) == 1
+
+
+def test_a_failed_provisioning_state_is_settled_and_reported_at_once(
+    fp: FakeProcess, fake_az: str, client: AzClient
+) -> None:
+    srv = server()
+    fp.register(write(fake_az, PE1), stdout=ACCEPTED)
+    fp.register(show(fake_az), stdout=shown(srv, **{PE1: ("Pending", "Failed")}))
+    options = RunOptions(wait=wait_none(), poll=wait_none(), retries=3)
+    _, results = run(client, plan_for(Action.REJECT, [srv], [("pg-a", PE1)]), options)
+    result = results[PE1]
+    assert (result.outcome, result.error and result.error.code) == (Outcome.FAILED, "OperationFailed")
+    assert fp.call_count(write(fake_az, PE1)) == 1  # not retried
+    assert fp.call_count(show(fake_az)) == 1  # not polled
+
+
+def test_a_connection_rejected_after_the_plan_is_not_approved(
+    fp: FakeProcess, fake_az: str, client: AzClient
+) -> None:
+    srv = server()
+    plan = plan_for(Action.APPROVE, [srv], [("pg-a", PE1)])
+    plan.read_at -= 3600  # the plan's read is old: the engine looks again before writing
+    fp.register(show(fake_az), stdout=shown(srv, **{PE1: ("Rejected", "Succeeded")}))
+    _, results = run(client, plan)
+    result = results[PE1]
+    assert (result.outcome, result.error and result.error.code) == (Outcome.FAILED, "RejectedIsFinal")
+    assert fp.call_count(write(fake_az, PE1, "approve")) == 0
+
+
+def test_a_delete_counts_only_once_the_connection_is_gone(
+    fp: FakeProcess, fake_az: str, client: AzClient
+) -> None:
+    srv = server()
+    fp.register(write_argv(fake_az, "delete", PE1, server="pg-a", sub=SUB), stdout="")
+    fp.register(show(fake_az), stdout=shown(srv, **{PE1: ("Pending", "Deleting")}), occurrences=2)
+    gone = server_json([conn(PE2, server="pg-a"), conn(APP, "Approved", server="pg-a")], server="pg-a")
+    fp.register(show(fake_az), stdout=dumps(gone))
+    _, results = run(client, plan_for(Action.DELETE, [srv], [("pg-a", PE1)]))
+    assert results[PE1].outcome is Outcome.DELETED
+    assert fp.call_count(show(fake_az)) == 3
+
+
+def test_a_failed_verification_read_is_unverified_not_the_stale_status(
+    fp: FakeProcess, fake_az: str, client: AzClient
+) -> None:
+    srv = server()
+    denied = network_error("Forbidden", "AuthorizationFailed", "no read permission")
+    fp.register(write_argv(fake_az, "delete", PE1, server="pg-a", sub=SUB), stdout="")
+    fp.register(show(fake_az), returncode=1, stderr=denied, occurrences=2)
+    _, results = run(client, plan_for(Action.DELETE, [srv], [("pg-a", PE1)]))
+    result = results[PE1]
+    assert (result.outcome, result.error and result.error.code) == (Outcome.FAILED, "Unverified")
+    assert result.to_record()["status"] is None  # not the Pending of before the write
+
+
+# -- the scheduler: order, bounds, Ctrl-C, reporting, bugs --------------------------------------
+
+
+class Tracker:
+    """Counts fake az writes running at once, overall and per server."""
+
+    def __init__(self, release: threading.Event | None = None) -> None:
+        self.lock = threading.Lock()
+        self.active: dict[str, int] = {}
+        self.max_total = 0
+        self.max_per_server = 0
+        self.release = release
+
+    def callback(self, name: str, gate: threading.Barrier | None = None) -> Callable[[Any], None]:
+        def cb(process: Any) -> None:
+            with self.lock:
+                self.active[name] = self.active.get(name, 0) + 1
+                self.max_total = max(self.max_total, sum(self.active.values()))
+                self.max_per_server = max(self.max_per_server, self.active[name])
+            if gate is not None:
+                gate.wait(timeout=5)  # breaks (and fails the test) unless enough run at once
+            with self.lock:
+                self.active[name] -= 1
+
+        return cb
+
+
+def test_writes_on_one_server_run_one_at_a_time_servers_in_parallel(
+    fp: FakeProcess, fake_az: str, client: AzClient
+) -> None:
+    tracker = Tracker()
+    both_servers = threading.Barrier(2)
+    servers = [server("pg-a"), server("pg-b")]
+    for name in ("pg-a", "pg-b"):
+        fp.register(write(fake_az, PE1, name=name), stdout=dumps(connection_raw(PE1, server=name)),
+                    callback=tracker.callback(name, both_servers))  # fmt: skip
+        fp.register(show(fake_az, name), stdout=shown(servers[0 if name == "pg-a" else 1]))
+        fp.register(write(fake_az, PE2, name=name), stdout=dumps(connection_raw(PE2, server=name)),
+                    callback=tracker.callback(name))  # fmt: skip
+    plan = plan_for(Action.REJECT, servers, [(s, n) for s in ("pg-a", "pg-b") for n in (PE1, PE2)])
+    results = Executor(client, plan, FAST).run()
+    assert [r.outcome for r in results] == [Outcome.REJECTED] * 4
+    assert tracker.max_per_server == 1
+    assert tracker.max_total == 2
+
+
+def test_no_more_servers_are_written_at_once_than_the_concurrency(
+    fp: FakeProcess, fake_az: str, client: AzClient
+) -> None:
+    tracker = Tracker()
+    two_at_once = threading.Barrier(2)
+    names = ("pg-a", "pg-b", "pg-c")
+    for name in names:
+        gate = two_at_once if name != "pg-c" else None
+        fp.register(write(fake_az, PE1, name=name), stdout=dumps(connection_raw(PE1, server=name)),
+                    callback=tracker.callback(name, gate))  # fmt: skip
+    plan = plan_for(Action.REJECT, [server(n) for n in names], [(n, PE1) for n in names])
+    _, results = run(client, plan, RunOptions(wait=wait_none(), poll=wait_none(), concurrency=2))
+    assert tracker.max_total == 2
+    assert fp.call_count(write(fake_az, PE1, name="pg-c")) == 1
+
+
+def test_cancelled_before_the_run_writes_nothing_and_reports_every_target(
+    fp: FakeProcess, fake_az: str, client: AzClient
+) -> None:
+    plan = plan_for(
+        Action.REJECT, [server("pg-a"), server("pg-b")], [("pg-a", PE1), ("pg-a", PE2), ("pg-b", PE1)]
+    )
+    executor = Executor(client, plan, FAST)
+    executor.cancelled.set()
+    results = executor.run()
+    assert [r.outcome for r in results] == [Outcome.SKIPPED] * 3
+    assert all(r.error is not None and r.error.code == "Interrupted" for r in results)
+    assert len(fp.calls) == 0
+
+
+def test_ctrl_c_during_a_write_lets_it_finish_and_starts_nothing_more(
+    fp: FakeProcess, fake_az: str, client: AzClient
+) -> None:
+    srv = server()
+    plan = plan_for(Action.REJECT, [srv], [("pg-a", PE1), ("pg-a", PE2)])
+    executor = Executor(client, plan, FAST)
+
+    def ctrl_c_then_finish(process: Any) -> None:
+        _thread.interrupt_main()
+        assert executor.cancelled.wait(5), "Ctrl-C did not cancel the run"
+
+    fp.register(
+        write(fake_az, PE1), stdout=dumps(connection_raw(PE1, server="pg-a")), callback=ctrl_c_then_finish
+    )
+    results = {r.target.name: r for r in executor.run()}
+    assert executor.interrupted
+    assert results[PE1].outcome is Outcome.REJECTED  # finished within the grace
+    assert results[PE2].outcome is Outcome.SKIPPED
+    assert fp.call_count(write(fake_az, PE2)) == 0
+
+
+@pytest.fixture
+def killable(fp: FakeProcess) -> Iterator[threading.Event]:
+    """Set when a fake az gets SIGKILL (what the runner sends after the grace)."""
+    yield threading.Event()
+
+
+@pytest.mark.parametrize("landed", [True, False])
+def test_after_the_grace_running_az_is_killed_and_its_target_re_read(
+    fp: FakeProcess, fake_az: str, client: AzClient, killable: threading.Event, landed: bool
+) -> None:
+    srv = server()
+    plan = plan_for(Action.REJECT, [srv], [("pg-a", PE1)])
+    executor = Executor(client, plan, RunOptions(wait=wait_none(), poll=wait_none(), grace=0.0))
+
+    def hang_until_killed(process: Any) -> None:
+        _thread.interrupt_main()
+        assert killable.wait(5), "az was not killed after the grace"
+
+    def on_signal(process: Any, sig: int) -> None:
+        if sig == signal.SIGKILL:
+            process.returncode = -9
+            killable.set()
+
+    fp.register(write(fake_az, PE1), callback=hang_until_killed, signal_callback=on_signal)
+    after = ("Rejected", "Succeeded") if landed else ("Pending", "Updating")
+    fp.register(show(fake_az), stdout=shown(srv, **{PE1: after}))
+    [result] = executor.run()
+    assert executor.interrupted and killable.is_set()
+    if landed:
+        assert result.outcome is Outcome.REJECTED
+    else:
+        assert (result.outcome, result.error and result.error.code) == (Outcome.FAILED, "Interrupted")
+        assert result.connection is not None and result.connection.provisioning_state == "Updating"
+    assert fp.call_count(show(fake_az)) == 1  # re-read after the kill, not reported stale
+
+
+def test_a_second_ctrl_c_kills_at_once_and_re_reads(
+    fp: FakeProcess, fake_az: str, client: AzClient, killable: threading.Event
+) -> None:
+    srv = server()
+    plan = plan_for(Action.REJECT, [srv], [("pg-a", PE1)])
+    executor = Executor(client, plan, RunOptions(wait=wait_none(), poll=wait_none(), grace=60.0))
+
+    def ctrl_c_twice(process: Any) -> None:
+        _thread.interrupt_main()
+        assert executor.cancelled.wait(5)
+        _thread.interrupt_main()
+        assert killable.wait(5), "the second Ctrl-C did not kill az"
+
+    def on_signal(process: Any, sig: int) -> None:
+        process.returncode = -9
+        killable.set()
+
+    fp.register(write(fake_az, PE1), callback=ctrl_c_twice, signal_callback=on_signal)
+    fp.register(show(fake_az), stdout=shown(srv, **{PE1: ("Rejected", "Succeeded")}))
+    [result] = executor.run()
+    assert result.outcome is Outcome.REJECTED  # the write had landed: the re-read shows it
+
+
+def test_a_server_not_ready_after_wait_ready_fails_its_targets(
+    fp: FakeProcess, fake_az: str, client: AzClient
+) -> None:
+    srv = server(state="Stopped")
+    fp.register(show(fake_az), stdout=shown(srv))
+    fp.keep_last_process(True)
+    options = RunOptions(wait=wait_none(), poll=wait_none(), wait_ready=0.05)
+    _, results = run(client, plan_for(Action.REJECT, [srv], [("pg-a", PE1), ("pg-a", PE2)]), options)
+    for result in results.values():
+        assert (result.outcome, result.error and result.error.code) == (Outcome.FAILED, "ServerNotReady")
+        assert result.error is not None and "still not Ready after 0.05s" in result.error.message
+    assert fp.call_count(write(fake_az, PE1)) == 0
+
+
+def test_a_read_error_while_waiting_for_ready_keeps_its_own_exit_code(
+    fp: FakeProcess, fake_az: str, client: AzClient
+) -> None:
+    srv = server(state="Stopped")
+    denied = network_error("Forbidden", "AuthorizationFailed", "no")
+    fp.register(show(fake_az), returncode=1, stderr=denied)
+    options = RunOptions(wait=wait_none(), poll=wait_none(), wait_ready=60)
+    _, results = run(client, plan_for(Action.REJECT, [srv], [("pg-a", PE1)]), options)
+    assert isinstance(results[PE1].error, AuthError)
+    assert results[PE1].exit_code == 4
+
+
+def test_a_server_updating_at_the_start_follows_wait_ready_unless_the_run_is_under_way(
+    fp: FakeProcess, fake_az: str, client: AzClient
+) -> None:
+    srv = server(state="Updating")
+    plan = plan_for(Action.REJECT, [srv], [("pg-a", PE1)])
+    _, results = run(client, plan)
+    assert results[PE1].error is not None and results[PE1].error.code == "ServerNotReady"
+    fp.register(show(fake_az), stdout=shown(srv, state="Ready"))
+    fp.register(write(fake_az, PE1), stdout=dumps(connection_raw(PE1, server="pg-a")))
+    _, results = run(client, plan, RunOptions(wait=wait_none(), poll=wait_none(), under_way=True))
+    assert results[PE1].outcome is Outcome.REJECTED
+
+
+def test_an_audit_failure_mid_run_stops_further_writes_and_keeps_every_result(
+    fp: FakeProcess, fake_az: str, client: AzClient
+) -> None:
+    srv = server()
+    fp.register(write(fake_az, PE1), stdout=dumps(connection_raw(PE1, server="pg-a")))
+    disk_full = AzpeError("audit log: No space left on device", code="AuditLogFailed")
+
+    def on_result(result: TargetResult) -> None:
+        raise disk_full
+
+    plan = plan_for(Action.REJECT, [srv], [("pg-a", PE1), ("pg-a", PE2)])
+    executor, results = run(client, plan, on_result=on_result)
+    assert executor.failure is disk_full
+    assert results[PE1].outcome is Outcome.REJECTED
+    assert results[PE2].outcome is Outcome.SKIPPED
+    assert fp.call_count(write(fake_az, PE2)) == 0
+
+
+def test_a_bug_in_a_worker_surfaces_and_starts_no_further_write(
+    fp: FakeProcess, fake_az: str, client: AzClient
+) -> None:
+    srv = server()
+    fp.register(write(fake_az, PE1), stdout=dumps(connection_raw(PE1, server="pg-a")))
+
+    def buggy(result: TargetResult) -> None:
+        raise RuntimeError("a bug")
+
+    plan = plan_for(Action.REJECT, [srv], [("pg-a", PE1), ("pg-a", PE2)])
+    executor = Executor(client, plan, FAST, on_result=buggy)
+    with pytest.raises(RuntimeError, match="a bug"):
+        executor.run()
+    assert executor.cancelled.is_set()
+    assert fp.call_count(write(fake_az, PE2)) == 0
