@@ -236,6 +236,19 @@ def test_a_connection_rejected_after_the_plan_is_not_approved(
     assert fp.call_count(write(fake_az, PE1, "approve")) == 0
 
 
+def test_a_server_stopped_mid_run_fails_its_target_without_a_write(
+    fp: FakeProcess, fake_az: str, client: AzClient
+) -> None:
+    srv = server()
+    plan = plan_for(Action.REJECT, [srv], [("pg-a", PE1)])
+    plan.read_at -= 3600
+    fp.register(show(fake_az), stdout=shown(srv, state="Stopped"))
+    _, results = run(client, plan)
+    assert (results[PE1].outcome, results[PE1].exit_code) == (Outcome.FAILED, 5)
+    assert results[PE1].error is not None and "is Stopped" in results[PE1].error.message
+    assert fp.call_count(write(fake_az, PE1)) == 0
+
+
 def test_a_delete_counts_only_once_the_connection_is_gone(
     fp: FakeProcess, fake_az: str, client: AzClient
 ) -> None:
@@ -266,23 +279,30 @@ def test_a_failed_verification_read_is_unverified_not_the_stale_status(
 
 
 class Tracker:
-    """Counts fake az writes running at once, overall and per server."""
+    """Counts fake az writes running at once, overall and per server. The first ``overlap``
+    writes wait for each other (so they surely run at once), then each write holds a moment
+    longer, in which a write that should not run yet would be seen."""
 
-    def __init__(self, release: threading.Event | None = None) -> None:
+    def __init__(self, overlap: int) -> None:
         self.lock = threading.Lock()
         self.active: dict[str, int] = {}
+        self.started = 0
         self.max_total = 0
         self.max_per_server = 0
-        self.release = release
+        self.together = threading.Barrier(overlap)
+        self.overlap = overlap
 
-    def callback(self, name: str, gate: threading.Barrier | None = None) -> Callable[[Any], None]:
+    def callback(self, name: str) -> Callable[[Any], None]:
         def cb(process: Any) -> None:
             with self.lock:
+                self.started += 1
+                first = self.started <= self.overlap
                 self.active[name] = self.active.get(name, 0) + 1
                 self.max_total = max(self.max_total, sum(self.active.values()))
                 self.max_per_server = max(self.max_per_server, self.active[name])
-            if gate is not None:
-                gate.wait(timeout=5)  # breaks (and fails the test) unless enough run at once
+            if first:
+                self.together.wait(timeout=5)  # breaks (and fails the test) unless they overlap
+            threading.Event().wait(0.2)  # room for a write that would break the bound
             with self.lock:
                 self.active[name] -= 1
 
@@ -292,16 +312,14 @@ class Tracker:
 def test_writes_on_one_server_run_one_at_a_time_servers_in_parallel(
     fp: FakeProcess, fake_az: str, client: AzClient
 ) -> None:
-    tracker = Tracker()
-    both_servers = threading.Barrier(2)
-    servers = [server("pg-a"), server("pg-b")]
-    for name in ("pg-a", "pg-b"):
-        fp.register(write(fake_az, PE1, name=name), stdout=dumps(connection_raw(PE1, server=name)),
-                    callback=tracker.callback(name, both_servers))  # fmt: skip
-        fp.register(show(fake_az, name), stdout=shown(servers[0 if name == "pg-a" else 1]))
-        fp.register(write(fake_az, PE2, name=name), stdout=dumps(connection_raw(PE2, server=name)),
-                    callback=tracker.callback(name))  # fmt: skip
-    plan = plan_for(Action.REJECT, servers, [(s, n) for s in ("pg-a", "pg-b") for n in (PE1, PE2)])
+    tracker = Tracker(overlap=2)
+    servers = {name: server(name) for name in ("pg-a", "pg-b")}
+    for name, srv in servers.items():
+        for target in (PE1, PE2):
+            fp.register(write(fake_az, target, name=name), stdout=dumps(connection_raw(target, server=name)),
+                        callback=tracker.callback(name))  # fmt: skip
+        fp.register(show(fake_az, name), stdout=shown(srv))
+    plan = plan_for(Action.REJECT, list(servers.values()), [(s, n) for s in servers for n in (PE1, PE2)])
     results = Executor(client, plan, FAST).run()
     assert [r.outcome for r in results] == [Outcome.REJECTED] * 4
     assert tracker.max_per_server == 1
@@ -311,17 +329,15 @@ def test_writes_on_one_server_run_one_at_a_time_servers_in_parallel(
 def test_no_more_servers_are_written_at_once_than_the_concurrency(
     fp: FakeProcess, fake_az: str, client: AzClient
 ) -> None:
-    tracker = Tracker()
-    two_at_once = threading.Barrier(2)
+    tracker = Tracker(overlap=2)
     names = ("pg-a", "pg-b", "pg-c")
     for name in names:
-        gate = two_at_once if name != "pg-c" else None
         fp.register(write(fake_az, PE1, name=name), stdout=dumps(connection_raw(PE1, server=name)),
-                    callback=tracker.callback(name, gate))  # fmt: skip
+                    callback=tracker.callback(name))  # fmt: skip
     plan = plan_for(Action.REJECT, [server(n) for n in names], [(n, PE1) for n in names])
     _, results = run(client, plan, RunOptions(wait=wait_none(), poll=wait_none(), concurrency=2))
     assert tracker.max_total == 2
-    assert fp.call_count(write(fake_az, PE1, name="pg-c")) == 1
+    assert all(r.outcome is Outcome.REJECTED for r in results.values())
 
 
 def test_cancelled_before_the_run_writes_nothing_and_reports_every_target(
