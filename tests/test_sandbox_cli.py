@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 from collections.abc import Iterator
 from pathlib import Path
@@ -132,3 +133,55 @@ def test_prepare_az_never_wipes_a_foreign_config_dir(tmp_path: Path, fake_az: Pa
     with pytest.raises(SandboxError, match="not an azpe sandbox"):
         prepare_az(str(fake_az), foreign, "https://127.0.0.1:1", tmp_path / "ca.pem")
     assert (foreign / "azureProfile.json").exists()
+
+
+def plain(text: str) -> str:
+    """Typer's boxed text with the box drawing removed and the lines joined."""
+    return " ".join(re.sub("[│╭╮╰╯─]", " ", text).split())
+
+
+def test_start_takes_the_timing_model_and_status_shows_it(tmp_path: Path, fake_az: Path) -> None:
+    from azpe.sandbox.control import admin
+
+    state_dir = tmp_path / "sb"
+    argv = ["start", "--dir", str(state_dir), "--az", str(fake_az), "--op-seconds", "7.5"]
+    result = runner.invoke(app, [*argv, "--timing", "at-once"])
+    assert result.exit_code == 0, result.output
+    try:
+        info = read_info(state_dir)
+        assert info is not None and (info["opSeconds"], info["timing"]) == (7.5, "at-once")
+        status = runner.invoke(app, ["status", "--dir", str(state_dir)])
+        assert status.exit_code == 0
+        assert "connection writes: 7.5 s, timing at-once\n" in status.stdout
+        # Changed at runtime through the admin endpoint: status asks the emulator.
+        assert admin(info, "POST", "timing", {"timing": "at-end", "opSeconds": 20}) == {
+            "opSeconds": 20.0,
+            "timing": "at-end",
+        }
+        status = runner.invoke(app, ["status", "--dir", str(state_dir)])
+        assert "connection writes: 20 s, timing at-end\n" in status.stdout
+    finally:
+        runner.invoke(app, ["stop", "--dir", str(state_dir)])
+
+
+def test_default_timing_is_at_end(sandbox: Path) -> None:
+    status = runner.invoke(app, ["status", "--dir", str(sandbox)])
+    assert "connection writes: 0 s, timing at-end\n" in status.stdout
+
+
+def test_an_unknown_timing_model_is_a_usage_error(tmp_path: Path, fake_az: Path) -> None:
+    result = runner.invoke(app, ["start", "--dir", str(tmp_path), "--az", str(fake_az), "--timing", "soon"])
+    assert result.exit_code == 2
+    assert "'soon' is not one of 'at-end', 'at-once'" in plain(result.stderr)
+    assert read_info(tmp_path) is None
+
+
+def test_timing_choices_are_the_emulator_models_and_help_explains_them() -> None:
+    from azpe.sandbox.cli import Timing
+    from azpe.sandbox.state import TIMING_MODELS
+
+    assert [t.value for t in Timing] == list(TIMING_MODELS)
+    text = plain(runner.invoke(app, ["start", "--help"]).stdout)
+    assert "at-end: the connection reads Updating/Deleting with its old status" in text
+    assert "at-once: the new status (or the deletion) shows at once" in text
+    assert "409 ServerIsBusy" in text

@@ -4,6 +4,7 @@ protocol, the busy rule, fault injection, the request log and the admin endpoint
 from __future__ import annotations
 
 import json
+import re
 import ssl
 import threading
 import time
@@ -124,6 +125,46 @@ def test_server_get_has_the_arm_shape(client: Client) -> None:
     assert first["properties"]["provisioningState"] == "Succeeded"
 
 
+def test_embedded_connections_carry_name_and_type_unless_ids_only(client: Client, em: Emulator) -> None:
+    embedded = client.call("GET", SRV + API)[2]["properties"]["privateEndpointConnections"]
+    assert [c["name"] for c in embedded] == [c["name"] for c in em.connections(SUB, "rg-data", "pg-orders")]
+    assert {c["type"] for c in embedded} == {
+        "Microsoft.DBforPostgreSQL/flexibleServers/privateEndpointConnections"
+    }
+    scenario = default_scenario()
+    scenario["subscriptions"][0]["resourceGroups"][0]["servers"][0]["embedConnectionNames"] = False
+    em.seed(scenario)
+    embedded = client.call("GET", SRV + API)[2]["properties"]["privateEndpointConnections"]
+    assert [sorted(c) for c in embedded] == [["id", "properties"]] * 4
+
+
+def test_a_connection_without_description_has_no_description_key(client: Client, em: Emulator) -> None:
+    """As a Pending connection from a manual request reads; a PUT with null stores none."""
+    unknown = next(c for c in em.connections(SUB, "rg-data", "pg-orders") if c["description"] is None)
+    assert unknown["name"].startswith("pe-unknown-4821.")
+    path = f"{SRV}/privateEndpointConnections/{unknown['name']}{API}"
+    _, _, body = client.call("GET", path)
+    assert body["properties"]["privateLinkServiceConnectionState"] == {
+        "status": "Pending",
+        "actionsRequired": "None",
+    }
+    embedded = client.call("GET", SRV + API)[2]["properties"]["privateEndpointConnections"]
+    assert "description" not in embedded[1]["properties"]["privateLinkServiceConnectionState"]
+
+    described = conn_names(em)["Pending"]  # "Please approve: nightly ETL"
+    path = f"{SRV}/privateEndpointConnections/{described}{API}"
+    _, _, body = client.call("GET", path)
+    body["properties"]["privateLinkServiceConnectionState"].update(status="Rejected", description=None)
+    assert client.call("PUT", path, body)[0] == 202
+    em.wait_idle()
+    _, _, body = client.call("GET", path)
+    assert body["properties"]["privateLinkServiceConnectionState"] == {
+        "status": "Rejected",
+        "actionsRequired": "None",
+    }
+    assert em.connection(SUB, "rg-data", "pg-orders", described)["description"] is None
+
+
 def test_server_lists_by_subscription_and_resource_group(client: Client) -> None:
     prefix = f"/subscriptions/{SUB}"
     pg = "/providers/Microsoft.DBforPostgreSQL/flexibleServers?api-version=2026-04-01-preview"
@@ -173,29 +214,78 @@ def test_put_is_accepted_as_an_async_operation(client: Client, em: Emulator) -> 
     name = conn_names(em)["Pending"]
     path = f"{SRV}/privateEndpointConnections/{name}{API}"
     status, headers, body = client.call("PUT", path, reject_body(client, name))
-    assert status == 202 and body is None
+    assert status == 202
+    assert body == {
+        "operation": "UpsertPrivateEndpointConnectionManagementOperation",
+        "startTime": body["startTime"],
+    }
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", body["startTime"])
     op_url = headers["Azure-AsyncOperation"]
     assert "/providers/Microsoft.DBforPostgreSQL/locations/westeurope/azureAsyncOperation/" in op_url
-    assert "/operationResults/" in headers["Location"] and int(headers["Retry-After"]) >= 1
+    assert "/operationResults/" in headers["Location"]
+    assert "Retry-After" not in headers  # as the service answers
     op_path = op_url.removeprefix(em.url)
     _, op_headers, op = client.call("GET", op_path)
-    assert op["status"] == "InProgress" and "startTime" in op
-    assert op_headers["Retry-After"] == "1"  # else the SDK polls only every 30 s
+    assert op == {
+        "name": op_url.split("/")[-1].split("?")[0],
+        "status": "InProgress",
+        "startTime": body["startTime"],
+    }
+    assert "Retry-After" not in op_headers
     _, _, conn = client.call("GET", path)
     assert conn["properties"]["provisioningState"] == "Updating"
     _, _, srv = client.call("GET", SRV + API)
     assert srv["properties"]["state"] == "Updating"
-    status, _, _ = client.call("GET", headers["Location"].removeprefix(em.url))
-    assert status == 202
+    status, result_headers, _ = client.call("GET", headers["Location"].removeprefix(em.url))
+    assert status == 202 and "Retry-After" not in result_headers
 
     time.sleep(0.35)
-    _, _, op = client.call("GET", op_path)
-    assert op["status"] == "Succeeded" and "endTime" in op
+    _, op_headers, done = client.call("GET", op_path)
+    assert done == {"name": op["name"], "status": "Succeeded", "startTime": op["startTime"]}  # no endTime
+    assert "Retry-After" not in op_headers
     _, _, conn = client.call("GET", path)
     state = conn["properties"]["privateLinkServiceConnectionState"]
     assert (state["status"], state["description"]) == ("Rejected", "by test")
     assert conn["properties"]["provisioningState"] == "Succeeded"
     assert em.connection(SUB, "rg-data", "pg-orders", name)["status"] == "Rejected"
+
+
+def test_delete_is_accepted_with_the_drop_operation_body(client: Client, em: Emulator) -> None:
+    name = conn_names(em)["Approved"]
+    status, headers, body = client.call("DELETE", f"{SRV}/privateEndpointConnections/{name}{API}")
+    assert status == 202
+    assert body == {
+        "operation": "DropPrivateEndpointConnectionManagementOperation",
+        "startTime": body["startTime"],
+    }
+    assert "Retry-After" not in headers
+    assert "/azureAsyncOperation/" in headers["Azure-AsyncOperation"]
+    assert "/operationResults/" in headers["Location"]
+    em.wait_idle()
+    _, op_headers, op = client.call("GET", headers["Azure-AsyncOperation"].removeprefix(em.url))
+    assert (sorted(op), op["status"]) == (["name", "startTime", "status"], "Succeeded")
+    assert "Retry-After" not in op_headers
+
+
+def test_at_once_shows_the_new_status_while_the_server_is_busy() -> None:
+    with Emulator(op_seconds=0.5, timing="at-once") as emulator:
+        c = Client(emulator)
+        names = conn_names(emulator)
+        path = f"{SRV}/privateEndpointConnections/{names['Pending']}{API}"
+        status, headers, _ = c.call("PUT", path, reject_body(c, names["Pending"]))
+        assert status == 202
+        _, _, conn = c.call("GET", path)
+        assert conn["properties"]["privateLinkServiceConnectionState"]["status"] == "Rejected"
+        assert conn["properties"]["provisioningState"] == "Succeeded"
+        assert c.call("GET", SRV + API)[2]["properties"]["state"] == "Updating"
+        _, _, op = c.call("GET", headers["Azure-AsyncOperation"].removeprefix(emulator.url))
+        assert op["status"] == "InProgress"
+        status, _, body = c.call("DELETE", f"{SRV}/privateEndpointConnections/{names['Approved']}{API}")
+        assert (status, body["error"]["code"]) == (409, "ServerIsBusy")
+        emulator.wait_idle()
+        assert c.call("GET", SRV + API)[2]["properties"]["state"] == "Ready"
+        assert c.call("DELETE", f"{SRV}/privateEndpointConnections/{names['Approved']}{API}")[0] == 202
+        assert c.call("GET", f"{SRV}/privateEndpointConnections/{names['Approved']}{API}")[0] == 404
 
 
 def test_second_write_on_the_same_server_is_busy(client: Client, em: Emulator) -> None:
@@ -346,6 +436,32 @@ def test_admin_endpoints(client: Client, em: Emulator) -> None:
     assert client.call("GET", "/_sandbox/requests", auth=False)[2] == []  # admin not logged
     client.call("POST", "/_sandbox/seed", default_scenario(), auth=False)
     assert len(em.connections(SUB, "rg-data", "pg-orders")) == 4
+
+
+def test_admin_timing_reads_and_changes_duration_and_model(client: Client, em: Emulator) -> None:
+    assert client.call("GET", "/_sandbox/timing", auth=False)[2] == {"opSeconds": 0.3, "timing": "at-end"}
+    status, _, body = client.call("POST", "/_sandbox/timing", {"timing": "at-once"}, auth=False)
+    assert (status, body) == (200, {"opSeconds": 0.3, "timing": "at-once"})
+    assert em.state.timing == "at-once"
+    status, _, body = client.call(
+        "POST", "/_sandbox/timing", {"opSeconds": 4, "timing": "at-end"}, auth=False
+    )
+    assert (status, body) == (200, {"opSeconds": 4.0, "timing": "at-end"})
+    assert em.state.op_seconds == 4.0
+
+    for bad, message in [
+        ({"timing": "later"}, "unknown timing model 'later': use one of at-end, at-once"),
+        ({"opSeconds": -1, "timing": "at-once"}, "op_seconds must be a number >= 0, not -1"),
+        ({"opSeconds": "5"}, "op_seconds must be a number >= 0, not '5'"),
+        ({"timeing": "at-once"}, "unknown timing fields: timeing"),
+        (["at-once"], "the body must be an object"),
+    ]:
+        status, _, body = client.call("POST", "/_sandbox/timing", bad, auth=False)
+        assert (status, body["error"]["code"]) == (400, "BadRequest")
+        assert message in body["error"]["message"]
+    assert (em.state.op_seconds, em.state.timing) == (4.0, "at-end")  # nothing half-applied
+    em.set_timing("at-once", 0.5)
+    assert client.call("GET", "/_sandbox/timing", auth=False)[2] == {"opSeconds": 0.5, "timing": "at-once"}
 
 
 def test_background_log_file(tmp_path: Path) -> None:

@@ -121,25 +121,164 @@ def test_reject_runs_as_an_operation_that_keeps_the_server_busy(state: AzureStat
     assert state.server(SUB, "rg-data", "pg-orders").visible_state == "Ready"
 
 
-def test_approving_a_rejected_connection_fails_the_operation(state: AzureState, clock: Clock) -> None:
-    rejected = names(state)["Rejected"]
-    op = state.begin_write(SUB, "rg-data", "pg-orders", rejected, "Approved")
+def link(state: AzureState, name: str) -> tuple[str, str | None, str]:
+    conn = state.connection(SUB, "rg-data", "pg-orders", name)
+    return conn.status, conn.description, conn.provisioning_state
+
+
+def assert_busy(state: AzureState, busy: bool) -> None:
+    """Whether pg-orders reads Updating and refuses another write (tried on a fresh target)."""
+    assert state.server(SUB, "rg-data", "pg-orders").visible_state == ("Updating" if busy else "Ready")
+    other = names(state).get("Approved") or names(state)["Pending"]
+    if busy:
+        with pytest.raises(ArmError) as err:
+            state.begin_write(SUB, "rg-data", "pg-orders", other, "Rejected", "second")
+        assert (err.value.status, err.value.code) == (409, "ServerIsBusy")
+
+
+# (verb, status before, during the operation by model, after)
+WRITES = [
+    (
+        "Rejected",
+        "Pending",
+        {
+            "at-end": ("Pending", "Please approve: nightly ETL", "Updating"),
+            "at-once": ("Rejected", "no", "Succeeded"),
+        },
+        ("Rejected", "no", "Succeeded"),
+    ),
+    (
+        "Approved",
+        "Pending",
+        {
+            "at-end": ("Pending", "Please approve: nightly ETL", "Updating"),
+            "at-once": ("Approved", "no", "Succeeded"),
+        },
+        ("Approved", "no", "Succeeded"),
+    ),
+]
+
+
+@pytest.mark.parametrize("model", ["at-end", "at-once"])
+@pytest.mark.parametrize(("target", "before", "during", "after"), WRITES)
+def test_put_in_both_timing_models(
+    state: AzureState,
+    clock: Clock,
+    model: str,
+    target: str,
+    before: str,
+    during: dict[str, tuple[str, str, str]],
+    after: tuple[str, str, str],
+) -> None:
+    state.timing = model
+    name = names(state)[before]
+    op = state.begin_write(SUB, "rg-data", "pg-orders", name, target, "no")
     assert op is not None
+    assert link(state, name) == during[model]
+    clock.now += 4.9
+    assert link(state, name) == during[model]
+    assert state.operation(op.id).status == "InProgress"
+    assert_busy(state, True)
+    clock.now += 0.1
+    assert link(state, name) == after
+    assert state.operation(op.id).status == "Succeeded"
+    assert_busy(state, False)
+
+
+@pytest.mark.parametrize("model", ["at-end", "at-once"])
+def test_delete_in_both_timing_models(state: AzureState, clock: Clock, model: str) -> None:
+    state.timing = model
+    name = names(state)["Approved"]
+    op = state.begin_write(SUB, "rg-data", "pg-orders", name, None)
+    assert op is not None
+    gone_at_once = model == "at-once"
+    if gone_at_once:
+        with pytest.raises(ArmError) as err:
+            state.connection(SUB, "rg-data", "pg-orders", name)
+        assert err.value.status == 404
+    else:
+        assert link(state, name) == ("Approved", "Auto-approved", "Deleting")
+    clock.now += 4.9
+    assert_busy(state, True)
+    assert state.operation(op.id).status == "InProgress"
+    clock.now += 0.1
+    with pytest.raises(ArmError):
+        state.connection(SUB, "rg-data", "pg-orders", name)
+    assert state.operation(op.id).status == "Succeeded"
+    assert_busy(state, False)
+    assert state.begin_write(SUB, "rg-data", "pg-orders", name, None) is None  # 204
+
+
+@pytest.mark.parametrize("model", ["at-end", "at-once"])
+@pytest.mark.parametrize("status", ["Rejected", "Disconnected"])
+def test_approving_a_rejected_connection_fails_the_operation(
+    state: AzureState, clock: Clock, model: str, status: str
+) -> None:
+    state.timing = model
+    name = names(state)["Rejected"]
+    state.connection(SUB, "rg-data", "pg-orders", name).status = status
+    op = state.begin_write(SUB, "rg-data", "pg-orders", name, "Approved", "let me in")
+    assert op is not None
+    during = "Updating" if model == "at-end" else "Succeeded"
+    assert link(state, name) == (status, "Vendor contract ended", during)
+    assert state.operation(op.id).status == "InProgress"
+    assert_busy(state, True)
     clock.now += 5
     assert state.operation(op.id).status == "Failed"
     assert op.error is not None and op.error["code"] == "InternalServerError"
-    conn = state.connection(SUB, "rg-data", "pg-orders", rejected)
-    assert (conn.status, conn.provisioning_state) == ("Rejected", "Succeeded")
+    assert link(state, name) == (status, "Vendor contract ended", "Succeeded")
+    assert_busy(state, False)
 
 
-def test_delete_removes_the_connection_when_done(state: AzureState, clock: Clock) -> None:
-    name = names(state)["Approved"]
-    state.begin_write(SUB, "rg-data", "pg-orders", name, None)
-    assert state.connection(SUB, "rg-data", "pg-orders", name).provisioning_state == "Deleting"
+def test_a_running_write_keeps_the_model_and_duration_it_started_with(
+    state: AzureState, clock: Clock
+) -> None:
+    pending = names(state)["Pending"]
+    op = state.begin_write(SUB, "rg-data", "pg-orders", pending, "Rejected", "no")
+    assert op is not None
+    state.configure(op_seconds=60, timing="at-once")
+    assert link(state, pending)[0] == "Pending"
     clock.now += 5
-    with pytest.raises(ArmError):
-        state.connection(SUB, "rg-data", "pg-orders", name)
-    assert state.begin_write(SUB, "rg-data", "pg-orders", name, None) is None  # 204
+    assert link(state, pending) == ("Rejected", "no", "Succeeded")
+    other = names(state)["Approved"]
+    state.begin_write(SUB, "rg-data", "pg-orders", other, "Rejected", "later")
+    assert link(state, other) == ("Rejected", "later", "Succeeded")  # at once
+    clock.now += 59
+    assert_busy(state, True)
+    clock.now += 1
+    assert_busy(state, False)
+
+
+def test_timing_model_and_duration_are_checked(clock: Clock) -> None:
+    state = AzureState(op_seconds=3, timing="at-once", clock=clock)
+    assert (state.op_seconds, state.timing) == (3.0, "at-once")
+    assert AzureState().timing == "at-end"
+    with pytest.raises(ValueError, match="unknown timing model 'later': use one of at-end, at-once"):
+        AzureState(timing="later")
+    with pytest.raises(ValueError, match="unknown timing model"):
+        state.timing = "At-End"
+    assert state.timing == "at-once"
+    with pytest.raises(ValueError, match="op_seconds must be a number >= 0"):
+        AzureState(op_seconds=-1)
+    with pytest.raises(ValueError, match="unknown timing model"):
+        state.configure(op_seconds=9, timing="soon")
+    assert (state.op_seconds, state.timing) == (3.0, "at-once")  # neither changed
+    state.configure(timing="at-end")
+    assert (state.op_seconds, state.timing) == (3.0, "at-end")
+
+
+def test_descriptions_may_be_absent(state: AzureState, clock: Clock) -> None:
+    """A seed without one and a PUT with ``"description": null`` store None."""
+    described = next(c for c in state.server(SUB, "rg-data", "pg-orders").connections.values())
+    assert described.description == "Please approve: nightly ETL"
+    bare = [
+        c for c in state.server(SUB, "rg-data", "pg-orders").connections.values() if c.description is None
+    ]
+    assert [c.name.split(".")[0] for c in bare] == ["pe-unknown-4821"]
+    state.begin_write(SUB, "rg-data", "pg-orders", described.name, "Rejected", None)
+    clock.now += 5
+    assert link(state, described.name) == ("Rejected", None, "Succeeded")
+    assert scenarios.connection_record(described)["description"] is None
 
 
 def test_writes_need_a_ready_server_that_may_become_ready(state: AzureState, clock: Clock) -> None:
@@ -151,11 +290,14 @@ def test_writes_need_a_ready_server_that_may_become_ready(state: AzureState, clo
     assert state.server(SUB, "rg-data", "pg-orders").visible_state == "Ready"
 
 
-def test_zero_op_seconds_completes_at_once(state: AzureState) -> None:
-    state.op_seconds = 0
+@pytest.mark.parametrize("model", ["at-end", "at-once"])
+def test_zero_op_seconds_completes_at_once(state: AzureState, model: str) -> None:
+    state.configure(op_seconds=0, timing=model)
     pending = names(state)["Pending"]
-    state.begin_write(SUB, "rg-data", "pg-orders", pending, "Rejected")
+    op = state.begin_write(SUB, "rg-data", "pg-orders", pending, "Rejected")
+    assert op is not None and op.status == "Succeeded"
     assert state.connection(SUB, "rg-data", "pg-orders", pending).status == "Rejected"
+    assert_busy(state, False)
 
 
 def test_dump_and_load_round_trip(state: AzureState, clock: Clock) -> None:

@@ -15,12 +15,15 @@ from types import FrameType
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .state import DEFAULT_TIMING, TIMING_MODELS
+
     parser = argparse.ArgumentParser(prog="python -m azpe.sandbox")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the emulator until SIGTERM/SIGINT")
     serve.add_argument("--dir", type=Path, required=True)
     serve.add_argument("--seed", type=Path, help="scenario JSON (default: the demo scenario)")
     serve.add_argument("--op-seconds", type=float, default=2.0)
+    serve.add_argument("--timing", choices=list(TIMING_MODELS), default=DEFAULT_TIMING)
     serve.add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)
 
@@ -31,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     state_dir.mkdir(parents=True, exist_ok=True)
     seed = json.loads(args.seed.read_text(encoding="utf-8")) if args.seed else None
     (state_dir / "requests.jsonl").write_text("", encoding="utf-8")
-    emulator = Emulator(args.op_seconds, state_dir, scenario=seed, port=args.port, log_to_file=True)
+    emulator = Emulator(
+        args.op_seconds, state_dir, scenario=seed, port=args.port, log_to_file=True, timing=args.timing
+    )
     emulator.start()
     done = threading.Event()
 
@@ -45,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         "port": emulator.port,
         "url": emulator.url,
         "ca": str(emulator.ca_path),
-        "opSeconds": args.op_seconds,
+        "opSeconds": args.op_seconds,  # at start; GET /_sandbox/timing has the current values
+        "timing": args.timing,
     }
     tmp = state_dir / (INFO_FILE + ".tmp")
     tmp.write_text(json.dumps(info), encoding="utf-8")

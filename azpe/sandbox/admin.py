@@ -11,6 +11,9 @@ Plain JSON, no authentication: the emulator listens on loopback only.
     DELETE /_sandbox/requests      empties the request log
     POST   /_sandbox/server-state  {"subscription", "resourceGroup", "server", "state",
                                     "readyAfter": seconds or null}
+    GET    /_sandbox/timing        {"opSeconds", "timing"} of connection writes
+    POST   /_sandbox/timing        body: {"opSeconds"?, "timing"?} ("at-end" or "at-once");
+                                    applies to writes started afterwards; answers the new values
     POST   /_sandbox/shutdown      stops the emulator
 """
 
@@ -24,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from . import scenarios
 from .faults import Fault
 from .shapes import Reply
-from .state import ArmError
+from .state import ArmError, AzureState
 
 if TYPE_CHECKING:
     from .emulator import EmulatorServer
@@ -71,7 +74,22 @@ def _route(em: EmulatorServer, method: str, name: str, data: Any) -> Reply:
             data.get("readyAfter"),
         )
         return Reply(200, scenarios.dump(em.state))
+    if (method, name) == ("GET", "timing"):
+        return Reply(200, timing_json(em.state))
+    if (method, name) == ("POST", "timing"):
+        if not isinstance(data, dict):
+            raise ValueError('the body must be an object: {"opSeconds"?, "timing"?}')
+        unknown = set(data) - {"opSeconds", "timing"}
+        if unknown:
+            raise ValueError(f"unknown timing fields: {', '.join(sorted(unknown))}")
+        em.state.configure(data.get("opSeconds"), data.get("timing"))
+        return Reply(200, timing_json(em.state))
     if (method, name) == ("POST", "shutdown"):
         threading.Thread(target=em.stop, daemon=True).start()
         return Reply(202, {"ok": True})
     return Reply(404, {"error": {"code": "NotFound", "message": f"no admin endpoint {name}"}})
+
+
+def timing_json(state: AzureState) -> dict[str, Any]:
+    with state.lock:
+        return {"opSeconds": state.op_seconds, "timing": state.timing}

@@ -16,7 +16,7 @@ from . import scenarios
 from .emulator import EmulatorServer
 from .faults import Fault
 from .identity import APP_ID, APP_SECRET, TENANT_ID
-from .state import ArmError, AzureState
+from .state import DEFAULT_TIMING, ArmError, AzureState
 
 CLOUD_NAME = "AzpeSandbox"
 MARKER = ".azpe-sandbox"
@@ -28,7 +28,8 @@ class SandboxError(Exception):
 
 class Emulator:
     """An in-process emulator: ``with Emulator() as em: ...`` (seeded with the default
-    scenario unless ``scenario`` is given)."""
+    scenario unless ``scenario`` is given). A connection write lasts ``op_seconds``;
+    ``timing`` says when its effect shows (``azpe.sandbox.state.TIMING_MODELS``)."""
 
     def __init__(
         self,
@@ -38,8 +39,9 @@ class Emulator:
         scenario: dict[str, Any] | None = None,
         port: int = 0,
         log_to_file: bool = False,
+        timing: str = DEFAULT_TIMING,
     ) -> None:
-        self.state = AzureState(op_seconds)
+        self.state = AzureState(op_seconds, timing)
         scenarios.load(self.state, scenario if scenario is not None else scenarios.default_scenario())
         self._own_dir = state_dir is None
         self.state_dir = (
@@ -112,6 +114,11 @@ class Emulator:
     ) -> None:
         """Set a server's state; with ``ready_after`` it becomes Ready that many seconds later."""
         self.state.set_server_state(subscription, resource_group, server, state, ready_after)
+
+    def set_timing(self, timing: str | None = None, op_seconds: float | None = None) -> None:
+        """Change the timing model (``"at-end"``, ``"at-once"``) and/or the duration of
+        connection writes started from now on (one already running keeps its own)."""
+        self.state.configure(op_seconds, timing)
 
     def server_state(self, subscription: str, resource_group: str, server: str) -> str:
         return self.state.server(subscription, resource_group, server).visible_state

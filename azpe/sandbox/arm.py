@@ -4,7 +4,6 @@ connections, answered from ``AzureState`` in the real service's shapes."""
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -152,36 +151,29 @@ def _put_connection(r: ArmRequest) -> Reply:
     op = r.state.begin_write(p["sub"], p["rg"], p["srv"], p["pec"], status, description)
     if op is None:  # begin_write raises the 404 for a PUT on a missing connection
         raise AssertionError("PUT started no operation")
-    return Reply(202, b"", _operation_headers(r, op))
+    return Reply(202, shapes.accepted_json(op), _operation_headers(r, op))
 
 
 def _delete_connection(r: ArmRequest) -> Reply:
     p = r.p
     op = r.state.begin_write(p["sub"], p["rg"], p["srv"], p["pec"], None)
-    return Reply(204) if op is None else Reply(202, b"", _operation_headers(r, op))
+    return Reply(204) if op is None else Reply(202, shapes.accepted_json(op), _operation_headers(r, op))
 
 
 def _operation_headers(r: ArmRequest, op: Operation) -> dict[str, str]:
+    # No Retry-After, as the service answers (the SDK then polls every 30 s).
     location = op.server.location.replace(" ", "").lower()
     ops = f"{r.base}/subscriptions/{op.subscription}/providers/Microsoft.DBforPostgreSQL/locations/{location}"
     query = f"?api-version={r.api_version}"
     return {
         "Azure-AsyncOperation": f"{ops}/azureAsyncOperation/{op.id}{query}",
         "Location": f"{ops}/operationResults/{op.id}{query}",
-        "Retry-After": _retry_after(r),
     }
-
-
-def _retry_after(r: ArmRequest) -> str:
-    return str(max(1, math.ceil(r.state.op_seconds / 2)))
 
 
 def _async_operation(r: ArmRequest) -> Reply:
     r.state.subscription(r.p["sub"])
-    op = r.state.operation(r.p["op"])
-    # Without Retry-After here the SDK (az postgres ...) waits 30 s between polls.
-    headers = {"Retry-After": _retry_after(r)} if op.status == "InProgress" else {}
-    return Reply(200, shapes.operation_json(op), headers)
+    return Reply(200, shapes.operation_json(r.state.operation(r.p["op"])))
 
 
 def _operation_result(r: ArmRequest) -> Reply:

@@ -10,6 +10,7 @@ import json
 import os
 import shlex
 import shutil
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -30,6 +31,22 @@ ENV_NAMES = (
     "REQUESTS_CA_BUNDLE",
     "AZURE_CORE_INSTANCE_DISCOVERY",
     "AZURE_CORE_COLLECT_TELEMETRY",
+)
+
+
+class Timing(str, Enum):
+    """The emulator's timing models (``azpe.sandbox.state.TIMING_MODELS``, not imported here:
+    this module loads with every azpe command)."""
+
+    AT_END = "at-end"
+    AT_ONCE = "at-once"
+
+
+TIMING_HELP = (
+    "When a connection write's effect shows. at-end: the connection reads Updating/Deleting "
+    "with its old status until the operation ends, then the new status (or it is gone). "
+    "at-once: the new status (or the deletion) shows at once. Either way the server reads "
+    "Updating and answers other writes with 409 ServerIsBusy until the operation ends."
 )
 
 
@@ -71,8 +88,12 @@ def start(
     sandbox_dir: DirOption = None,
     seed: Annotated[Path | None, typer.Option(help="Scenario JSON [default: the demo scenario]")] = None,
     op_seconds: Annotated[
-        float, typer.Option(min=0, help="Duration of a connection write (async operation)")
+        float,
+        typer.Option(
+            min=0, help="Duration of a connection write (async operation); the server is busy that long"
+        ),
     ] = 2.0,
+    timing: Annotated[Timing, typer.Option(help=TIMING_HELP)] = Timing.AT_END,
     az: Annotated[str | None, typer.Option(help="az executable [default: $AZPE_AZ or az]")] = None,
 ) -> None:
     """Start the emulator in the background and log an isolated az configuration into it."""
@@ -87,7 +108,7 @@ def start(
     if seed is not None:
         _read_scenario(seed)  # fail before starting anything
     try:
-        info = spawn(state_dir, seed.resolve() if seed else None, op_seconds)
+        info = spawn(state_dir, seed.resolve() if seed else None, op_seconds, timing=timing.value)
     except NotRunning as exc:
         _fail(str(exc))
     typer.echo(f"Emulator running at {info['url']} (pid {info['pid']}); logging az in...", err=True)
@@ -153,9 +174,11 @@ def status(sandbox_dir: DirOption = None) -> None:
     try:
         state = admin(info, "GET", "state")
         requests = admin(info, "GET", "requests")
+        timing = admin(info, "GET", "timing")
     except NotRunning as exc:
         _fail(str(exc))
     typer.echo(f"running  {info['url']}  pid {info['pid']}  dir {state_dir}")
+    typer.echo(f"connection writes: {timing['opSeconds']:g} s, timing {timing['timing']}")
     typer.echo(f"requests served: {len(requests)}")
     for sub in state["subscriptions"]:
         for rg in sub["resourceGroups"]:

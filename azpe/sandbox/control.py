@@ -58,7 +58,13 @@ def admin(info: dict[str, Any], method: str, name: str, data: Any = None, timeou
 
 
 def spawn(
-    state_dir: Path, seed: Path | None, op_seconds: float, port: int = 0, wait: float = 20.0
+    state_dir: Path,
+    seed: Path | None,
+    op_seconds: float,
+    port: int = 0,
+    wait: float = 20.0,
+    *,
+    timing: str = "at-end",
 ) -> dict[str, Any]:
     """Start ``python -m azpe.sandbox serve`` detached; return its info once it answers."""
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -72,6 +78,8 @@ def spawn(
         str(state_dir),
         "--op-seconds",
         str(op_seconds),
+        "--timing",
+        timing,
         "--port",
         str(port),
     ]

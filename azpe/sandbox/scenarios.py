@@ -20,7 +20,8 @@ format, so a state can be saved and seeded again)::
                     "name": "pe-app.6f1c2b7e-...",  # <private endpoint name>.<guid>
                     "privateEndpointId": "/subscriptions/.../privateEndpoints/pe-app",
                     "status": "Pending",           # Pending, Approved, Rejected, Disconnected
-                    "description": "", "actionsRequired": "None",
+                    "description": null,           # null or absent: no description key
+                    "actionsRequired": "None",
                     "provisioningState": "Succeeded", "groupIds": ["postgresqlServer"]}]}]}]}]}
 
 The private endpoint may live in any subscription (a foreign tenant's); only the listed
@@ -53,17 +54,20 @@ def connection(
     *,
     subscription: str = FOREIGN_SUBSCRIPTION,
     resource_group: str = "rg-network",
-    description: str = "",
+    description: str | None = None,
     name: str | None = None,
 ) -> dict[str, Any]:
-    """A connection from private endpoint ``endpoint``; its name gets a stable GUID suffix."""
+    """A connection from private endpoint ``endpoint``; its name gets a stable GUID suffix.
+    Without ``description`` it has none (no key, as a manual request's Pending)."""
     suffix = uuid.uuid5(_NAMES, f"{subscription}/{resource_group}/{endpoint}")
-    return {
+    record: dict[str, Any] = {
         "name": name or f"{endpoint}.{suffix}",
         "privateEndpointId": private_endpoint_id(subscription, resource_group, endpoint),
         "status": status,
-        "description": description,
     }
+    if description is not None:
+        record["description"] = description
+    return record
 
 
 def server(
@@ -181,7 +185,7 @@ def _connection(d: dict[str, Any]) -> Connection:
         name=str(d["name"]),
         private_endpoint_id=str(d["privateEndpointId"]),
         status=str(d.get("status", "Pending")),
-        description=str(d.get("description") or ""),
+        description=None if d.get("description") is None else str(d["description"]),
         actions_required=str(d.get("actionsRequired", "None")),
         provisioning_state=str(d.get("provisioningState", "Succeeded")),
         group_ids=[str(g) for g in d.get("groupIds", ["postgresqlServer"])],

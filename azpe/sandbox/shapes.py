@@ -51,6 +51,11 @@ def server_id(sub: str, rg: str, name: str) -> str:
 
 
 def connection_json(sub: str, rg: str, srv: Server, conn: Connection) -> dict[str, Any]:
+    link_state: dict[str, Any] = {"status": conn.status}
+    if conn.description is not None:
+        # A Pending connection from a manual request has no description key at all.
+        link_state["description"] = conn.description
+    link_state["actionsRequired"] = conn.actions_required
     return {
         "id": f"{server_id(sub, rg, srv.name)}/privateEndpointConnections/{conn.name}",
         "name": conn.name,
@@ -58,11 +63,7 @@ def connection_json(sub: str, rg: str, srv: Server, conn: Connection) -> dict[st
         "properties": {
             "groupIds": list(conn.group_ids),
             "privateEndpoint": {"id": conn.private_endpoint_id},
-            "privateLinkServiceConnectionState": {
-                "status": conn.status,
-                "description": conn.description,
-                "actionsRequired": conn.actions_required,
-            },
+            "privateLinkServiceConnectionState": link_state,
             "provisioningState": conn.provisioning_state,
         },
     }
@@ -119,10 +120,21 @@ def server_json(sub: str, rg: str, srv: Server) -> dict[str, Any]:
     }
 
 
+# The name the service gives a connection write in its 202 answer, by kind.
+OPERATION_NAMES = {
+    "put": "UpsertPrivateEndpointConnectionManagementOperation",
+    "delete": "DropPrivateEndpointConnectionManagementOperation",
+}
+
+
+def accepted_json(op: Operation) -> dict[str, Any]:
+    """The body of the 202 that accepts a connection PUT or DELETE."""
+    return {"operation": OPERATION_NAMES[op.kind], "startTime": op.start_time}
+
+
 def operation_json(op: Operation) -> dict[str, Any]:
+    """An operation status: no ``endTime``, even when finished (as recorded)."""
     body: dict[str, Any] = {"name": op.id, "status": op.status, "startTime": op.start_time}
-    if op.end_time is not None:
-        body["endTime"] = op.end_time
     if op.status == "Failed" and op.error is not None:
         body["error"] = dict(op.error)
     return body

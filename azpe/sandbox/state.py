@@ -6,6 +6,10 @@ several objects for one answer hold it across the reads. Time moves lazily: ever
 method first completes what is due (finished operations, servers whose ``readyAfter`` has
 passed), so no background thread is needed and a fake clock makes tests instant.
 
+A connection write lasts ``op_seconds`` and keeps its server busy that long. When its effect
+becomes visible depends on the timing model (``AzureState.timing``, see ``TIMING_MODELS``):
+at the end of the operation (``"at-end"``) or as soon as it is accepted (``"at-once"``).
+
 Names are case-insensitive, as in ARM: objects are keyed by their lower-cased name and keep
 the spelling they were seeded with.
 """
@@ -23,6 +27,29 @@ DEFAULT_TENANT_ID = "72f988bf-0000-4000-8000-00000000beef"
 GROUP_ID = "postgresqlServer"
 TERMINAL_OK = "Succeeded"
 
+# When a connection write's effect shows; either way the server is busy until the end.
+TIMING_MODELS = {
+    "at-end": "the connection reads Updating/Deleting with its old status until the "
+    "operation ends, then shows the new status (or is gone)",
+    "at-once": "the connection shows its new status at once (a deleted one is gone at once); "
+    "the server stays Updating and busy until the operation ends",
+}
+DEFAULT_TIMING = "at-end"
+
+
+def check_timing(model: str) -> str:
+    """``model`` if it names a timing model, else ValueError listing the models."""
+    if model not in TIMING_MODELS:
+        raise ValueError(f"unknown timing model {model!r}: use one of {', '.join(TIMING_MODELS)}")
+    return model
+
+
+def check_op_seconds(value: float) -> float:
+    """``value`` as a float if it is a duration (a number >= 0), else ValueError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ValueError(f"op_seconds must be a number >= 0, not {value!r}")
+    return float(value)
+
 
 class ArmError(Exception):
     """An error the emulator answers with: HTTP status plus ARM ``code`` and ``message``."""
@@ -35,7 +62,8 @@ class ArmError(Exception):
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+    """Now as ARM writes it, e.g. ``2026-04-16T21:37:57.237Z``."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass
@@ -43,7 +71,7 @@ class Connection:
     name: str
     private_endpoint_id: str
     status: str = "Pending"
-    description: str = ""
+    description: str | None = None  # None: the key is absent (a manual request's Pending)
     actions_required: str = "None"
     provisioning_state: str = TERMINAL_OK
     group_ids: list[str] = field(default_factory=lambda: [GROUP_ID])
@@ -63,10 +91,10 @@ class Operation:
     target_description: str | None
     ends: float  # clock value at which the operation completes
     start_time: str = field(default_factory=utc_now)
-    end_time: str | None = None
     status: str = "InProgress"
     # Decided when the write is accepted, reported when the operation ends.
     error: dict[str, str] | None = None
+    applied: bool = False  # the effect is visible already (the "at-once" model)
 
 
 @dataclass
@@ -125,13 +153,40 @@ CANNOT_APPROVE = {
 
 
 class AzureState:
-    def __init__(self, op_seconds: float = 2.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        op_seconds: float = 2.0,
+        timing: str = DEFAULT_TIMING,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.lock = threading.RLock()
-        self.op_seconds = op_seconds
+        self.op_seconds = check_op_seconds(op_seconds)
+        self._timing = check_timing(timing)
         self.clock = clock
         self.tenant_id = DEFAULT_TENANT_ID
         self.subs: dict[str, Subscription] = {}
         self.operations: dict[str, Operation] = {}
+
+    @property
+    def timing(self) -> str:
+        """The timing model of new writes (``TIMING_MODELS``); a running one keeps its own."""
+        return self._timing
+
+    @timing.setter
+    def timing(self, model: str) -> None:
+        with self.lock:
+            self._timing = check_timing(model)
+
+    def configure(self, op_seconds: float | None = None, timing: str | None = None) -> None:
+        """Change the duration and/or the timing model of writes started from now on; checks
+        both before changing either."""
+        seconds = None if op_seconds is None else check_op_seconds(op_seconds)
+        model = None if timing is None else check_timing(timing)
+        with self.lock:
+            if seconds is not None:
+                self.op_seconds = seconds
+            if model is not None:
+                self._timing = model
 
     # -- time -----------------------------------------------------------------------------
     def advance(self) -> None:
@@ -148,25 +203,31 @@ class AzureState:
                             srv.state, srv.ready_at = "Ready", None
 
     def _finish(self, op: Operation) -> None:
-        srv = op.server
-        srv.operation = None
-        op.end_time = utc_now()
-        conn = srv.connections.get(op.connection)
+        op.server.operation = None
         if op.error is not None:
             op.status = "Failed"
+            conn = op.server.connections.get(op.connection)
             if conn is not None:
                 # The update was never applied: the connection keeps its status and is
                 # again in a stable provisioning state.
                 conn.provisioning_state = TERMINAL_OK
             return
         op.status = TERMINAL_OK
+        if not op.applied:
+            self._apply(op)
+
+    def _apply(self, op: Operation) -> None:
+        """Make a successful write's effect visible (at its end, or at once)."""
+        op.applied = True
+        srv = op.server
+        conn = srv.connections.get(op.connection)
         if conn is None:
             return
         if op.kind == "delete":
             del srv.connections[op.connection]
             return
         conn.status = op.target_status or conn.status
-        conn.description = op.target_description or ""
+        conn.description = op.target_description
         conn.provisioning_state = TERMINAL_OK
 
     # -- lookups --------------------------------------------------------------------------
@@ -260,11 +321,17 @@ class AzureState:
                 ends=self.clock() + self.op_seconds,
                 error=error,
             )
-            conn.provisioning_state = "Deleting" if target_status is None else "Updating"
             srv.operation = op
             self.operations[op.id] = op
             if self.op_seconds <= 0:
                 self._finish(op)
+            elif self._timing == "at-once":
+                # The outcome shows at once: the new status, the deletion, or (for a write
+                # that will fail) the connection as it was.
+                if error is None:
+                    self._apply(op)
+            else:
+                conn.provisioning_state = "Deleting" if target_status is None else "Updating"
             return op
 
     def set_server_state(

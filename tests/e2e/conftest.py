@@ -146,11 +146,17 @@ class Sandbox:
 
     # -- state ----------------------------------------------------------------------------
     def seed(self, scenario: dict[str, Any]) -> None:
-        """Replace the whole state; forget faults and logged requests."""
+        """Replace the whole state; forget faults and logged requests; timing back to
+        ``at-end`` with OP_SECONDS."""
         self.em.seed(scenario)
-        self.em.state.op_seconds = OP_SECONDS
+        self.set_timing("at-end", OP_SECONDS)
         self.em.clear_faults()
         self.em.clear_requests()
+
+    def set_timing(self, model: str, op_seconds: float) -> None:
+        """The emulator's timing model (``at-end``, ``at-once``) and write duration."""
+        self.em.state.timing = model
+        self.em.state.op_seconds = op_seconds
 
     def connections(self, server: str, rg: str = RG) -> dict[str, dict[str, Any]]:
         """The emulator's connections of a server, by name."""

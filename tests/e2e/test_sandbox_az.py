@@ -12,6 +12,7 @@ import json
 import os
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,7 +72,7 @@ def az(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Az:
 @pytest.fixture
 def em(emulator: Emulator, az: Az) -> Emulator:
     emulator.seed(default_scenario())
-    emulator.state.op_seconds = 1.0
+    emulator.set_timing("at-end", 1.0)
     emulator.clear_faults()
     emulator.clear_requests()
     return emulator
@@ -101,6 +102,10 @@ def test_flexible_server_show_is_flattened(az: Az, em: Emulator) -> None:
         c["privateLinkServiceConnectionState"]["status"] for c in server["privateEndpointConnections"]
     ]
     assert statuses == ["Pending", "Pending", "Approved", "Rejected"]
+    # A connection without a description key (a manual request's Pending): az prints null.
+    unknown = server["privateEndpointConnections"][1]
+    assert unknown["name"].startswith("pe-unknown-4821.")
+    assert unknown["privateLinkServiceConnectionState"]["description"] is None
     assert [(r["method"], r["query"]) for r in em.requests()] == [("GET", "api-version=2026-04-01-preview")]
 
 
@@ -130,6 +135,11 @@ def test_network_list_returns_raw_connections(az: Az, em: Emulator) -> None:
         "Rejected",
     ]
     assert items[0]["resourceGroup"] == "rg-data"
+    # The raw body passes through: no description key stays no description key.
+    assert items[1]["properties"]["privateLinkServiceConnectionState"] == {
+        "status": "Pending",
+        "actionsRequired": "None",
+    }
     assert em.requests()[0]["query"] == "api-version=2023-06-01-preview"
 
 
@@ -216,3 +226,126 @@ def test_network_reject_forbidden(az: Az, em: Emulator) -> None:
     )
     assert done.returncode == 1
     assert done.stderr.startswith('ERROR: Forbidden({"error": {"code": "AuthorizationFailed"')
+
+
+class HeldClock:
+    """Emulator time that stands still until the test moves it: how long az takes on a
+    loaded machine cannot end the operation early."""
+
+    def __init__(self) -> None:
+        self.now = time.monotonic()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def held_clock(em: Emulator) -> Iterator[HeldClock]:
+    clock = HeldClock()
+    em.state.clock = clock
+    yield clock
+    em.state.clock = time.monotonic
+
+
+def test_network_reject_at_once_then_the_server_is_still_busy(
+    az: Az, em: Emulator, held_clock: HeldClock
+) -> None:
+    """``at-once``: az's first re-GET (10 s after the PUT) already sees Rejected/Succeeded, so
+    reject returns while the operation runs; the server reads Updating and refuses the next
+    write with 409 ServerIsBusy until the operation's 20 s are over."""
+    em.set_timing("at-once", 20)
+    first, second = [
+        c["name"] for c in em.connections(SUB, "rg-data", "pg-orders") if c["status"] == "Pending"
+    ]
+    done = az(
+        "network",
+        "private-endpoint-connection",
+        "reject",
+        "--id",
+        f"{SRV}/privateEndpointConnections/{first}",
+        "--description",
+        "not ours",
+    )
+    assert done.returncode == 0, done.stderr
+    props = json.loads(done.stdout)["properties"]
+    assert (props["privateLinkServiceConnectionState"]["status"], props["provisioningState"]) == (
+        "Rejected",
+        "Succeeded",
+    )
+    assert [(r["method"], r["status"]) for r in em.requests()] == [("GET", 200), ("PUT", 202), ("GET", 200)]
+
+    done = az(
+        "postgres",
+        "flexible-server",
+        "show",
+        "-g",
+        "rg-data",
+        "-n",
+        "pg-orders",
+        "--query",
+        "[state, privateEndpointConnections[0].privateLinkServiceConnectionState.status]",
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == ["Updating", "Rejected"]
+
+    done = az(
+        "network",
+        "private-endpoint-connection",
+        "reject",
+        "--id",
+        f"{SRV}/privateEndpointConnections/{second}",
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith('ERROR: Conflict({"error": {"code": "ServerIsBusy"')
+    assert em.connection(SUB, "rg-data", "pg-orders", second)["status"] == "Pending"
+
+    held_clock.now += 19.9
+    assert em.server_state(SUB, "rg-data", "pg-orders") == "Updating"
+    held_clock.now += 0.1
+    assert em.server_state(SUB, "rg-data", "pg-orders") == "Ready"
+
+
+# The real az with only its network-family poll interval shortened (10 s -> 0.05 s), so its
+# 20 polls take about a second instead of 200 s.
+FAST_POLLS = """
+import runpy, sys
+from azure.cli.command_modules.network.private_link_resource_and_endpoint_connections import (
+    resource_providers,
+)
+resource_providers.RETRY_INTERVAL = 0.05
+sys.argv = ["az", *sys.argv[1:]]
+runpy.run_module("azure.cli", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.parametrize("model", ["at-end", "at-once"])
+def test_network_approve_of_a_rejected_connection_gives_up_and_prints_the_202_body(
+    az: Az, em: Emulator, model: str
+) -> None:
+    """The operation fails and the connection stays Rejected: after its 20 polls az warns,
+    prints the PUT's 202 body and exits 0 (with an empty 202 body it crashed)."""
+    em.set_timing(model, 1.0)
+    name = names(em)["Rejected"]
+    python = Path(AZ).with_name("python")  # the venv's python, which runs this az
+    if not python.exists():
+        pytest.skip(f"no python beside {AZ} to run az with shortened polls")
+    done = subprocess.run(
+        [str(python), "-c", FAST_POLLS, "network", "private-endpoint-connection", "approve", "--id",
+         f"{SRV}/privateEndpointConnections/{name}"],
+        env=az.env | {"AZ_INSTALLER": "PIP"},
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith("WARNING: Cannot query the state of private endpoint connection.")
+    printed = json.loads(done.stdout)
+    assert printed == {
+        "operation": "UpsertPrivateEndpointConnectionManagementOperation",
+        "startTime": printed["startTime"],
+    }
+    log = em.requests()
+    assert [(r["method"], r["status"]) for r in log] == [("GET", 200), ("PUT", 202)] + [("GET", 200)] * 20
+    assert em.connection(SUB, "rg-data", "pg-orders", name)["status"] == "Rejected"
