@@ -26,7 +26,7 @@ from azpe.client import AzClient
 from azpe.errors import AzpeError, ServerNotReady, not_started
 from azpe.models import Server
 from azpe.outcomes import Outcome, TargetResult
-from azpe.planning import Plan, server_key
+from azpe.planning import Plan, result_key
 from azpe.retry import polling
 from azpe.run_options import RunOptions
 from azpe.target_write import Look, TargetWrite, not_ready_error
@@ -76,7 +76,7 @@ class Executor:
         for _key, items in self._queue:  # never started (Ctrl-C, a bug, a failed report)
             for item in items:
                 self._emit(item.with_(outcome=Outcome.SKIPPED, error=not_started()))
-        return [self._results[self._key(item)] for item in self.plan.writes]
+        return [self._results[result_key(item)] for item in self.plan.writes]
 
     # -- workers, Ctrl-C, the grace and the kill --------------------------------------------
 
@@ -170,7 +170,7 @@ class Executor:
 
     def _emit(self, result: TargetResult) -> None:
         with self._emit_lock:
-            self._results[self._key(result)] = result
+            self._results[result_key(result)] = result
             if self.failure is not None:
                 return
             try:
@@ -180,10 +180,6 @@ class Executor:
                 # keep every result, and let the caller report the failure.
                 self.failure = exc
                 self.cancelled.set()
-
-    @staticmethod
-    def _key(item: TargetResult) -> tuple[str, str]:
-        return (server_key(item.target.server), item.target.name.lower())
 
 
 @contextlib.contextmanager

@@ -50,6 +50,11 @@ def server_key(ref: ServerRef) -> str:
     return "/".join(ref.key)
 
 
+def result_key(item: TargetResult) -> tuple[str, str]:
+    """Identity of a target's result: its server and its connection name."""
+    return (server_key(item.target.server), item.target.name.lower())
+
+
 def read_servers(
     client: AzClient, refs: Iterable[ServerRef], *, concurrency: int, read: Reader
 ) -> dict[str, Server | AzpeError]:
@@ -114,7 +119,7 @@ def build_plan(
     seen: set[tuple[str, str]] = set()
     for target in targets:
         result = _decide(plan.action, target, known[server_key(target.server)])
-        key = (server_key(result.target.server), result.target.name.lower())
+        key = result_key(result)
         if key in seen:
             continue
         seen.add(key)

@@ -11,7 +11,7 @@ from azpe.errors import AzpeError, ExitCode, SafetyRefusal, exit_code_for, not_s
 from azpe.executor import Executor
 from azpe.models import Server
 from azpe.outcomes import Outcome, TargetResult
-from azpe.planning import Plan, build_plan, server_key
+from azpe.planning import Plan, build_plan, result_key, server_key
 from azpe.retry import reader
 from azpe.run_options import RunOptions
 from azpe.target_write import not_ready_error
@@ -62,55 +62,96 @@ def run_write(
     on_plan: Callable[[Plan], None] = lambda _plan: None,
 ) -> WriteReport:
     """``on_plan`` sees every decision before anything is written (the audit log);
-    ``on_start`` is called just before the writes begin; ``on_result`` once per target."""
-    options = request.options
-    read = reader(options.retries, max_seconds=options.retry_budget, wait=options.wait)
+    ``on_start`` is called just before the writes begin; ``on_result`` once per target.
+    A Ctrl-C (or SIGTERM) at any moment still gives every target a result: those not yet
+    reported are ``skipped`` (the executor handles one that comes while writes run)."""
+    run = _Run(request, on_result)
     try:
-        plan = build_plan(
+        return run.write(client, confirm=confirm, on_start=on_start, on_plan=on_plan)
+    except KeyboardInterrupt:
+        return run.interrupted()
+
+
+class _Run:
+    """One write run's plan and what it has reported so far."""
+
+    def __init__(self, request: WriteRequest, on_result: Callable[[TargetResult], None]) -> None:
+        self.request = request
+        self.plan: Plan | None = None
+        self.reported: dict[tuple[str, str], TargetResult] = {}
+        self._on_result = on_result
+
+    def report(self, result: TargetResult) -> None:
+        self.reported[result_key(result)] = result
+        self._on_result(result)
+
+    def interrupted(self) -> WriteReport:
+        """Every target: its result if it was reported, its decision if it needed no write,
+        else ``skipped``: nothing was written for it."""
+        if self.plan is not None:
+            targets = self.plan.items
+        else:
+            targets = [TargetResult(t, Outcome.PLANNED) for t in self.request.selection.connections]
+        results = []
+        for item in targets:
+            result = self.reported.get(result_key(item))
+            if result is None:
+                if item.outcome is Outcome.PLANNED:
+                    item = item.with_(outcome=Outcome.SKIPPED, error=not_started())
+                self.report(item)
+                result = item
+            results.append(result)
+        return WriteReport(results, interrupted=True)
+
+    def write(
+        self,
+        client: AzClient,
+        *,
+        confirm: Callable[[Plan], bool],
+        on_start: Callable[[Plan], None],
+        on_plan: Callable[[Plan], None],
+    ) -> WriteReport:
+        request, options = self.request, self.request.options
+        read = reader(options.retries, max_seconds=options.retry_budget, wait=options.wait)
+        plan = self.plan = build_plan(
             request.action,
             request.selection,
             client,
             description=request.description,
-            concurrency=request.options.concurrency,
+            concurrency=options.concurrency,
             read=read,
             snapshot=request.snapshot,
         )
-    except KeyboardInterrupt:
-        # Interrupted while reading (the reads were stopped): nothing was written.
-        skipped = [
-            TargetResult(t, Outcome.SKIPPED, error=not_started()) for t in request.selection.connections
-        ]
-        for result in skipped:
-            on_result(result)
-        return WriteReport(skipped, interrupted=True)
-    on_plan(plan)
-    if plan.guarded:
-        if not request.force:
-            return _finish(plan, _refuse_guarded(plan), on_result)
-        log.warning("--force: removing the last Approved connection(s) despite the lock-out guard")
-    if request.dry_run:
-        return _finish(plan, _dry_run(plan, client, request.options), on_result)
-    try:
-        confirmed = not plan.writes or confirm(plan)
-    except KeyboardInterrupt:  # Ctrl-C at the prompt: nothing was written
-        stopped = {id(i): i.with_(outcome=Outcome.SKIPPED, error=not_started()) for i in plan.writes}
-        return _finish(plan, stopped, on_result, interrupted=True)
-    if not confirmed:
-        declined = SafetyRefusal("not confirmed: nothing was written", code="NotConfirmed")
-        refused = {id(i): i.with_(outcome=Outcome.SKIPPED, error=declined) for i in plan.writes}
-        return _finish(plan, refused, on_result)
+        on_plan(plan)
+        if plan.guarded:
+            if not request.force:
+                return self._finish(_refuse_guarded(plan))
+            log.warning("--force: removing the last Approved connection(s) despite the lock-out guard")
+        if request.dry_run:
+            return self._finish(_dry_run(plan, client, options))
+        if plan.writes and not confirm(plan):
+            declined = SafetyRefusal("not confirmed: nothing was written", code="NotConfirmed")
+            return self._finish(
+                {id(i): i.with_(outcome=Outcome.SKIPPED, error=declined) for i in plan.writes}
+            )
+        for item in plan.items:
+            if item.outcome is not Outcome.PLANNED:
+                self.report(item)
+        on_start(plan)
+        executor = Executor(client, plan, options, on_result=self.report)
+        written = dict(zip((id(i) for i in plan.writes), executor.run(), strict=True))
+        return WriteReport(
+            [written.get(id(i), i) for i in plan.items],
+            interrupted=executor.interrupted,
+            failure=executor.failure,
+        )
 
-    for item in plan.items:
-        if item.outcome is not Outcome.PLANNED:
-            on_result(item)
-    on_start(plan)
-    executor = Executor(client, plan, request.options, on_result=on_result)
-    written = dict(zip((id(i) for i in plan.writes), executor.run(), strict=True))
-    return WriteReport(
-        [written.get(id(i), i) for i in plan.items],
-        interrupted=executor.interrupted,
-        failure=executor.failure,
-    )
+    def _finish(self, replaced: dict[int, TargetResult]) -> WriteReport:
+        assert self.plan is not None
+        results = [replaced.get(id(i), i) for i in self.plan.items]
+        for result in results:
+            self.report(result)
+        return WriteReport(results)
 
 
 def _dry_run(plan: Plan, client: AzClient, options: RunOptions) -> dict[int, TargetResult]:
@@ -142,16 +183,3 @@ def _refuse_guarded(plan: Plan) -> dict[int, TargetResult]:
         else:
             out[id(item)] = item.with_(outcome=Outcome.SKIPPED, error=held)
     return out
-
-
-def _finish(
-    plan: Plan,
-    replaced: dict[int, TargetResult],
-    on_result: Callable[[TargetResult], None],
-    *,
-    interrupted: bool = False,
-) -> WriteReport:
-    results = [replaced.get(id(i), i) for i in plan.items]
-    for result in results:
-        on_result(result)
-    return WriteReport(results, interrupted=interrupted)

@@ -50,3 +50,53 @@ def test_no_write_without_a_yes_and_every_target_is_reported(
     assert seen == report.results
     assert report.exit_code == exit_code
     assert len(fp.calls) == 1  # the read only
+
+
+PE2 = "pe-other.22222222-2222-2222-2222-222222222222"
+
+
+def two_targets_one_rejected() -> WriteRequest:
+    server = ServerRef(None, "rg-data", "pg-orders")
+    targets = (ConnectionRef(server, PE1), ConnectionRef(server, PE2))
+    return WriteRequest(Action.REJECT, Selection(targets, (), Scope()))
+
+
+@pytest.mark.parametrize("moment", ["on_plan", "on_start", "first result"])
+def test_a_ctrl_c_outside_the_executor_still_reports_every_target(
+    fp: FakeProcess, fake_az: str, moment: str
+) -> None:
+    """SIGINT while the decision lines are written, the progress display starts, or a
+    result is printed: no write starts, and each target still gets exactly one result."""
+    connections = [conn(PE1), conn(PE2, "Rejected"), conn("pe-app.2", "Approved")]
+    fp.register(show_argv(fake_az), stdout=dumps(server_json(connections)))
+    client = AzClient(AzRunner(fake_az, timeout=5), subscription=None, write_timeout=5)
+    seen = []
+
+    def hook(name: str) -> object:
+        def call(arg: object) -> None:
+            if name == moment:
+                raise KeyboardInterrupt
+
+        return call
+
+    def on_result(result: object) -> None:
+        if moment == "first result" and not seen:
+            seen.append(result)
+            raise KeyboardInterrupt
+        seen.append(result)
+
+    report = run_write(
+        client,
+        two_targets_one_rejected(),
+        confirm=lambda _plan: True,
+        on_result=on_result,  # type: ignore[arg-type]
+        on_plan=hook("on_plan"),  # type: ignore[arg-type]
+        on_start=hook("on_start"),  # type: ignore[arg-type]
+    )
+    assert report.exit_code == ExitCode.INTERRUPTED
+    by_name = {r.target.name: r for r in report.results}
+    assert by_name[PE2].outcome is Outcome.UNCHANGED  # decided without a write
+    assert by_name[PE1].outcome is Outcome.SKIPPED
+    assert by_name[PE1].error is not None and by_name[PE1].error.code == "Interrupted"
+    assert sorted(r.target.name for r in seen) == sorted([PE1, PE2])  # each reported once
+    assert len(fp.calls) == 1  # the read only
