@@ -24,9 +24,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from azpe.az_errors import classify
-from azpe.errors import AuthError, AzTimeout, AzureError, Interrupted
+from azpe.errors import AuthError, AzpeError, AzTimeout, AzureError, Interrupted
 
 log = logging.getLogger("azpe")
+
+# Consecutive az calls that could not reach Azure before azpe stops calling az: more than one
+# call's whole retry schedule (1 + 3 attempts at the default --retries), so one unlucky call
+# does not trip it, yet an outage ends the run after a few seconds of backoff.
+UNREACHABLE_AFTER = 6
 
 # Settings forced on every az child: no telemetry upload, no colour codes in stderr.
 _CHILD_SETTINGS = {
@@ -93,6 +98,8 @@ class AzRunner:
         self._running: set[subprocess.Popen[str]] = set()
         self._stopped: set[subprocess.Popen[str]] = set()  # killed by kill_running()
         self._kills = 0  # calls of kill_running(), so that an az being started is not missed
+        self._network_failures = 0  # az calls in a row that could not reach Azure
+        self.unreachable: AzureError | None = None  # set once the breaker has tripped
 
     def argv(self, args: Sequence[str]) -> list[str]:
         return [self.executable, *args]
@@ -105,6 +112,8 @@ class AzRunner:
         started = time.monotonic()
         with self._lock:
             kills_before = self._kills
+            if self.unreachable is not None:
+                raise self.unreachable
         try:
             proc = subprocess.Popen(
                 argv,
@@ -156,8 +165,10 @@ class AzRunner:
             log.debug("az stdout: %s", result.stdout.strip())
         if result.stderr.strip():
             log.debug("az stderr: %s", result.stderr.strip())
-        if result.returncode != 0:
-            raise classify(result.returncode, result.stderr)
+        error = classify(result.returncode, result.stderr) if result.returncode != 0 else None
+        self._count_network_failure(error)
+        if error is not None:
+            raise error
         return result
 
     def run_json(self, args: Sequence[str], *, timeout: float | None = None) -> Any:
@@ -174,6 +185,25 @@ class AzRunner:
                 code="UnexpectedOutput",
                 hint="Run with -vv to see what az printed.",
             ) from None
+
+    def _count_network_failure(self, error: AzpeError | None) -> None:
+        """The breaker: after ``UNREACHABLE_AFTER`` az calls in a row that could not reach
+        Azure (and none that did in between), start no more az: every later call fails at
+        once with the cause, so that an outage ends a run in seconds, not in every target's
+        full retry schedule."""
+        with self._lock:
+            if error is None or error.code != "NetworkError":
+                self._network_failures = 0
+                return
+            self._network_failures += 1
+            if self._network_failures >= UNREACHABLE_AFTER and self.unreachable is None:
+                self.unreachable = AzureError(
+                    f"not run: {self._network_failures} az calls in a row could not reach Azure "
+                    f"({error.message.removeprefix('az could not reach Azure: ')})",
+                    code="AzureUnreachable",
+                    hint="Check the network, a proxy or Azure's status, then run the command again.",
+                )
+                log.warning("Azure cannot be reached: starting no more az calls")
 
     def kill_running(self) -> int:
         """Stop every az still running (after the Ctrl-C grace); returns how many."""

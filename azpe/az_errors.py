@@ -145,6 +145,24 @@ def _crash_reason(stderr: str) -> str:
     return errors[0] if errors else "unknown error"
 
 
+_CONNECT_FAILED = re.compile(r"Failed to establish a new connection: (?P<cause>[^'\")]+)")
+
+
+def _network_cause(stderr: str) -> str:
+    """The cause from the first line that names network trouble (not az's footer, nor a
+    traceback's last line): e.g. ``[Errno 111] Connection refused (127.0.0.1:8443)``."""
+    line = next(
+        (ln for ln in stderr.splitlines() if any(marker in ln for marker in _NETWORK_TROUBLE)),
+        _last_line(stderr),
+    ).removeprefix("ERROR: ")
+    host = re.search(r"host='(?P<host>[^']+)', port=(?P<port>\d+)", line)
+    where = f" ({host['host']}:{host['port']})" if host else ""
+    connect = _CONNECT_FAILED.search(line)
+    if connect:
+        return connect["cause"].strip() + where
+    return line[:300]
+
+
 def _last_line(stderr: str) -> str:
     lines = [line for line in stderr.strip().splitlines() if line.strip()]
     return lines[-1].strip() if lines else "az failed without a message"
@@ -186,7 +204,7 @@ def classify(returncode: int, stderr: str) -> AzpeError:
             hint="Check REQUESTS_CA_BUNDLE and any TLS-inspecting proxy.",
         )
     if any(marker in stderr for marker in _NETWORK_TROUBLE):
-        return TransientError("az could not reach Azure: " + _last_line(stderr), code="NetworkError")
+        return TransientError("az could not reach Azure: " + _network_cause(stderr), code="NetworkError")
     if "Subscription '" in stderr and "not found" in stderr:
         return NotFound(text, code="SubscriptionNotFound", hint="Check --subscription ('az account list').")
     if code is None and any(marker in stderr for marker in _NOT_LOGGED_IN):

@@ -41,6 +41,11 @@ class AzClient:
         self.subscription = subscription
         self.write_timeout = write_timeout
 
+    @property
+    def unreachable(self) -> AzureError | None:
+        """Why az calls are no longer made (Azure could not be reached), if so."""
+        return self.runner.unreachable
+
     def kill_running(self) -> int:
         """Stop every az call still running (Ctrl-C after the grace); returns how many."""
         return self.runner.kill_running()

@@ -140,6 +140,8 @@ class Executor:
         for item in items:
             if self.cancelled.is_set():
                 self._emit(item.with_(outcome=Outcome.SKIPPED, error=not_started()))
+            elif self.client.unreachable is not None:  # the breaker: start nothing new
+                self._emit(item.with_(outcome=Outcome.SKIPPED, error=self.client.unreachable))
             elif isinstance(look, AzpeError):
                 self._emit(item.with_(outcome=Outcome.FAILED, error=look))
             else:

@@ -460,3 +460,36 @@ def test_child_env_overrides_a_configured_default_resource_group() -> None:
     # `az postgres flexible-server list` to X; an empty AZURE_DEFAULTS_GROUP overrides it.
     env = child_env({"AZURE_DEFAULTS_GROUP": "rg-narrow"})
     assert env["AZURE_DEFAULTS_GROUP"] == ""
+
+
+# -- the breaker: an outage ends the run in seconds ---------------------------------------------
+
+REFUSED = json.loads((Path(__file__).parent / "data" / "az-postgres-show-unreachable.json").read_text())["stderr"]
+
+
+def test_after_six_calls_in_a_row_that_cannot_reach_azure_no_az_is_started(
+    fp: FakeProcess, runner: AzRunner, fake_az: str
+) -> None:
+    fp.register([fake_az, "version"], returncode=1, stderr=REFUSED, occurrences=6)
+    for _ in range(6):
+        with pytest.raises(TransientError) as failed:
+            runner.run(["version"])
+        assert failed.value.code == "NetworkError"
+    with pytest.raises(AzureError) as stopped:
+        runner.run(["version"])
+    assert stopped.value.code == "AzureUnreachable"
+    assert not is_transient(stopped.value)  # not retried: every later call fails at once
+    assert "6 az calls in a row could not reach Azure ([Errno 111] Connection refused" in stopped.value.message
+    assert fp.call_count([fake_az, "version"]) == 6
+
+
+def test_a_call_that_reaches_azure_resets_the_breaker(fp: FakeProcess, runner: AzRunner, fake_az: str) -> None:
+    throttled = network_error("Too Many Requests", "TooManyRequests", "slow down")
+    for _ in range(2):
+        fp.register([fake_az, "version"], returncode=1, stderr=REFUSED, occurrences=5)
+        fp.register([fake_az, "version"], returncode=1, stderr=throttled)  # Azure answered
+    for _ in range(12):
+        with pytest.raises(TransientError):
+            runner.run(["version"])
+    assert runner.unreachable is None
+    assert fp.call_count([fake_az, "version"]) == 12

@@ -5,9 +5,11 @@ for real; a fake az blocks on events where a test needs it to be "running"."""
 from __future__ import annotations
 
 import _thread
+import json
 import signal
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,6 +35,7 @@ PE2 = "pe-two.22222222-2222-2222-2222-222222222222"
 APP = "pe-app.33333333-3333-3333-3333-333333333333"
 ACCEPTED = dumps({"operation": "UpsertPrivateEndpointConnectionManagementOperation", "startTime": "x"})
 BUSY = network_error("Conflict", "ServerIsBusy", "Server is busy with another operation.")
+DATA = Path(__file__).parent / "data"
 FAST = RunOptions(wait=wait_none(), poll=wait_none(), grace=5.0)
 
 
@@ -506,3 +509,21 @@ def test_a_bug_in_a_worker_surfaces_and_starts_no_further_write(
         executor.run()
     assert executor.cancelled.is_set()
     assert fp.call_count(write(fake_az, PE2)) == 0
+
+
+def test_an_outage_ends_the_run_promptly_and_skips_the_rest_with_the_cause(
+    fp: FakeProcess, fake_az: str, client: AzClient
+) -> None:
+    """Azure cannot be reached: after the breaker trips no az is started; the targets not yet
+    started are skipped with the cause, and the run's exit code is 1."""
+    refused = json.loads((DATA / "az-network-reject-unreachable.json").read_text())["stderr"]
+    servers = [server(n) for n in ("pg-a", "pg-b", "pg-c")]
+    fp.register([fake_az, fp.any()], returncode=1, stderr=refused)
+    fp.keep_last_process(True)
+    plan = plan_for(Action.REJECT, servers, [(s.name, n) for s in servers for n in (PE1, PE2)])
+    results = Executor(client, plan, RunOptions(wait=wait_none(), poll=wait_none(), concurrency=1)).run()
+    skipped = [r for r in results if r.outcome is Outcome.SKIPPED]
+    assert skipped and all(r.error is not None and r.error.code == "AzureUnreachable" for r in skipped)
+    assert all(r.outcome in (Outcome.FAILED, Outcome.SKIPPED) for r in results)
+    assert all(r.exit_code == 1 for r in results)
+    assert len(fp.calls) == 6  # then no more az

@@ -389,6 +389,8 @@ RECORDED_FAILURES: dict[str, tuple[type[AzpeError], str, bool]] = {
     "postgres-show-not-found": (NotFound, "ResourceNotFound", False),
     "postgres-show-not-logged-in": (AuthError, "NotLoggedIn", False),
     "postgres-show-unknown-subscription": (NotFound, "SubscriptionNotFound", False),
+    "postgres-show-unreachable": (TransientError, "NetworkError", True),
+    "network-reject-unreachable": (TransientError, "NetworkError", True),
     "usage-bad-query": (AzureError, "AzUsage", False),
     "usage-unrecognized-argument": (AzureError, "AzUsage", False),
 }
@@ -415,3 +417,5 @@ def test_recorded_real_az_output(name: str, sample: dict[str, Any]) -> None:
         assert (type(error), error.code, is_transient(error)) == (kind, code, transient)
     if sample["returncode"] == 3:
         assert isinstance(error, NotFound)
+    if error.code == "NetworkError":  # the cause, not az's footer or a traceback line
+        assert error.message.startswith("az could not reach Azure: [Errno 111] Connection refused (127.0.0.1:")

@@ -105,9 +105,7 @@ def test_bulk_approve_waits_out_long_operations(slow: Sandbox) -> None:
 def test_bulk_delete_waits_out_long_operations(slow: Sandbox) -> None:
     run = slow.azpe("delete", "-g", "rg-data", "--status", "Pending", *FLAGS, timeout=240)
     assert_every_target_done(run, "deleted", 6)
-    assert all(
-        [c["status"] for c in slow.connections(name).values()] == ["Approved"] for name in SERVERS
-    )
+    assert all([c["status"] for c in slow.connections(name).values()] == ["Approved"] for name in SERVERS)
     assert_each_write_accepted_once(slow)
 
 
