@@ -118,6 +118,8 @@ def parse_arm_error(stderr: str) -> tuple[str | None, str | None, str | None]:
         try:
             body = json.loads(raw_body)
         except json.JSONDecodeError:
+            if raw_body.startswith("<"):  # a gateway's or proxy's error page
+                return reason, None, f"Azure answered {reason} with an HTML page, not JSON"
             return reason, None, raw_body or reason
         error = body.get("error") if isinstance(body, dict) else None
         if isinstance(error, dict):
@@ -137,6 +139,8 @@ def parse_arm_error(stderr: str) -> tuple[str | None, str | None, str | None]:
 
 
 _CRASH = "The command failed with an unexpected error"
+# The network family's WARNING after its 20 polls (200 s) ran out without the wanted state.
+_GAVE_UP = "Cannot query the state of private endpoint connection"
 
 
 def _crash_reason(stderr: str) -> str:
@@ -215,10 +219,17 @@ def classify(returncode: int, stderr: str) -> AzpeError:
             code="AzUsage",
             hint="Is az current? azpe is tested with azure-cli 2.91.0.",
         )
-    if _CRASH in stderr:
+    if _GAVE_UP in stderr:
         return AzureError(
-            "az crashed: " + _crash_reason(stderr),
-            code="AzCrashed",
-            hint="Run with -vv to see az's traceback.",
+            "az stopped waiting for the operation before it was seen to finish",
+            code="OperationUnconfirmed",
+            hint="azpe reads the connection to see what the operation did.",
+        )
+    if _CRASH in stderr:
+        reason = _crash_reason(stderr)
+        if reason.startswith("Expecting value"):  # az could not decode an answer
+            reason = f"Azure answered something other than JSON ({reason})"
+        return AzureError(
+            "az crashed: " + reason, code="AzCrashed", hint="Run with -vv to see az's traceback."
         )
     return AzureError(text, code=code or (reason.replace(" ", "") if reason else "AzureError"))

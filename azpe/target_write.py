@@ -9,8 +9,12 @@ steps, each a tenacity policy from ``azpe.retry``:
 - the busy wait (inner): while an operation runs on the server or the connection (the server
   reads ``Updating``, the connection is not settled, or the write got a 409 busy), poll the
   server with backoff within ``busy_timeout``; busy does not use up ``--retries``;
-- the retries (outer): throttling, 5xx, network errors, az timeouts, and a write that exited 0
-  but did not take, are retried up to ``--retries`` times within ``retry_budget``.
+- the retries (outer): throttling, 5xx and network errors are retried up to ``--retries`` times
+  within ``retry_budget``.
+
+A write whose outcome az could not tell (cut short by ``--timeout``, polling given up, a crash
+on the answer) is decided by a read, as one that exited 0 without proof: landed, still running
+(wait), or not applied - the service's failure, reported at once and not retried.
 """
 
 from __future__ import annotations
@@ -27,11 +31,11 @@ from azpe.assess import Need, assess, failed_provisioning, holds
 from azpe.client import Action, AzClient
 from azpe.errors import (
     AzpeError,
+    AzTimeout,
     AzureError,
     Interrupted,
     ServerBusy,
     ServerNotReady,
-    TransientError,
     not_started,
 )
 from azpe.models import Connection, Server
@@ -40,6 +44,10 @@ from azpe.retry import busy_polling, reader, retrying
 from azpe.run_options import RunOptions
 
 log = logging.getLogger("azpe")
+
+# Failures of a write that say nothing of its outcome: the PUT may have been accepted (az was
+# cut short by --timeout, gave up polling, or crashed on the answer); a read decides.
+UNKNOWN_OUTCOME = ("OperationUnconfirmed", "AzCrashed")
 
 # A server read younger than this, and taken after the last write on the server, is used
 # as it is; an older one is read again before a write (it may be busy now, or changed).
@@ -130,6 +138,7 @@ class _TargetRun:
         self.attempts = 0  # write calls made
         self.sent = False  # a write was made that may have changed the connection
         self.took_no_effect = False  # the last write exited 0 (then a read must show it)
+        self.unknown_outcome: AzpeError | None = None  # why the last write's outcome is unknown
         self.waited = 0.0
         self.deadline = time.monotonic() + writer.options.busy_timeout
         self.waiting_logged = False
@@ -203,16 +212,23 @@ class _TargetRun:
             self.needs_read = True  # verify at once
 
     def _write(self) -> Connection | None:
+        """The connection as the write printed it; None when that proves nothing (a delete,
+        az's 202 body, or an outcome az could not tell: a read decides then)."""
         self.attempts += 1
         try:
             written = self.w.client.write(self.w.action, self.item.target, self.w.description)
         except (ServerBusy, ServerNotReady):
             raise  # refused before anything changed
-        except AzpeError:
+        except AzpeError as exc:
             self.sent = True  # a failed, killed or timed-out az may still have made the change
             self.needs_read = True  # look again before any retry
+            if isinstance(exc, AzTimeout) or exc.code in UNKNOWN_OUTCOME:
+                log.info("%s: %s; reading what it did", self.item.target.name, exc.message)
+                self.unknown_outcome = exc
+                return None
             raise
         self.sent = True
+        self.unknown_outcome = None
         return written
 
     def _busy(self, connection: Connection | None, why: str) -> _Step:
@@ -227,8 +243,9 @@ class _TargetRun:
         return _Step(_End.BUSY, self.look, connection)
 
     def _no_effect(self, connection: Connection | None) -> _Step:
-        """The write exited 0, yet the connection is settled in its old state: its operation
-        failed (reported at once), or it did not take (a transient failure: retried)."""
+        """The write ended (exit 0, or an outcome az could not tell), yet the connection is
+        settled in its old state: the service did not apply it (or, when --timeout cut az
+        short, perhaps never got it). Reported at once, whatever the timeout; not retried."""
         name = self.item.target.name
         if connection is not None and failed_provisioning(connection):
             failed = AzureError(
@@ -237,7 +254,16 @@ class _TargetRun:
                 hint="Check it with 'azpe show'; Azure gave no reason. Retry later.",
             )
             return _Step(_End.FAILED, self.look, connection, failed)
-        raise TransientError(f"{name} did not change after the {self.w.action.value}", code="NotConverged")
+        if isinstance(self.unknown_outcome, AzTimeout):  # cut short: maybe never sent
+            return _Step(_End.FAILED, self.look, connection, self.unknown_outcome)
+        still = f"still {connection.status}" if connection is not None else "unchanged"
+        unchanged = AzureError(
+            f"{name}: the {self.w.action.value} did not take effect: the connection is {still} and "
+            "no operation is running on it (the service's operation failed; Azure gave no reason)",
+            code="NotConverged",
+            hint="Check it with 'azpe show', then run the command again.",
+        )
+        return _Step(_End.FAILED, self.look, connection, unchanged)
 
     # -- results ------------------------------------------------------------------------------
 

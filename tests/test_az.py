@@ -464,7 +464,9 @@ def test_child_env_overrides_a_configured_default_resource_group() -> None:
 
 # -- the breaker: an outage ends the run in seconds ---------------------------------------------
 
-REFUSED = json.loads((Path(__file__).parent / "data" / "az-postgres-show-unreachable.json").read_text())["stderr"]
+REFUSED = json.loads((Path(__file__).parent / "data" / "az-postgres-show-unreachable.json").read_text())[
+    "stderr"
+]
 
 
 def test_after_six_calls_in_a_row_that_cannot_reach_azure_no_az_is_started(
@@ -479,11 +481,15 @@ def test_after_six_calls_in_a_row_that_cannot_reach_azure_no_az_is_started(
         runner.run(["version"])
     assert stopped.value.code == "AzureUnreachable"
     assert not is_transient(stopped.value)  # not retried: every later call fails at once
-    assert "6 az calls in a row could not reach Azure ([Errno 111] Connection refused" in stopped.value.message
+    assert (
+        "6 az calls in a row could not reach Azure ([Errno 111] Connection refused" in stopped.value.message
+    )
     assert fp.call_count([fake_az, "version"]) == 6
 
 
-def test_a_call_that_reaches_azure_resets_the_breaker(fp: FakeProcess, runner: AzRunner, fake_az: str) -> None:
+def test_a_call_that_reaches_azure_resets_the_breaker(
+    fp: FakeProcess, runner: AzRunner, fake_az: str
+) -> None:
     throttled = network_error("Too Many Requests", "TooManyRequests", "slow down")
     for _ in range(2):
         fp.register([fake_az, "version"], returncode=1, stderr=REFUSED, occurrences=5)

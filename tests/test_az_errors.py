@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +21,8 @@ from azpe.errors import (
 )
 from azpe.retry import is_transient
 from tests.azsamples import network_error, sdk_error
+
+DATA = Path(__file__).parent / "data"
 
 BUSY_MSG = "Server 'pg-orders' is busy with another operation. Please try your operation later."
 NOT_FOUND_MSG = (
@@ -455,3 +459,28 @@ def test_5xx_with_a_body_that_is_not_json_is_transient(stderr: str) -> None:
 def test_a_crash_is_reported_with_the_exception_az_printed() -> None:
     error = classify(1, TRACEBACK)
     assert "'NoneType' object has no attribute 'get'" in error.message
+
+
+def test_an_html_answer_is_named_as_such_not_echoed() -> None:
+    page = "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
+    error = classify(1, f"ERROR: Bad Gateway({page})\n")
+    assert (type(error), error.code) == (TransientError, "BadGateway")
+    assert error.message == "Azure answered Bad Gateway with an HTML page, not JSON"
+
+
+def test_a_crash_on_an_answer_that_is_not_json_says_so() -> None:
+    sample = json.loads((DATA / "az-network-show-malformed.json").read_text())
+    error = classify(sample["returncode"], sample["stderr"])
+    assert error.code == "AzCrashed"
+    assert error.message == (
+        "az crashed: Azure answered something other than JSON (Expecting value: line 1 column 1 (char 0))"
+    )
+
+
+def test_polls_that_ran_out_leave_the_outcome_to_a_read() -> None:
+    """The network family's reject/approve gives up after 20 polls; with an empty 202 body it
+    then crashes. Either way the operation's outcome is unknown, not an az bug."""
+    sample = json.loads((DATA / "az-network-approve-rejected.json").read_text())
+    error = classify(sample["returncode"], sample["stderr"])
+    assert error.code == "OperationUnconfirmed"
+    assert not is_transient(error)

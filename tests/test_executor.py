@@ -7,6 +7,7 @@ from __future__ import annotations
 import _thread
 import json
 import signal
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -169,18 +170,54 @@ def test_servers_go_on_while_one_waits(fp: FakeProcess, fake_az: str, client: Az
 # -- one target's write: retries, re-reads, verification -----------------------------------------
 
 
-def test_a_write_that_exits_0_but_never_lands_is_not_converged(
-    fp: FakeProcess, fake_az: str, client: AzClient
+def timed_out(process: Any) -> None:
+    raise subprocess.TimeoutExpired(cmd="az", timeout=300)
+
+
+GAVE_UP = json.loads((DATA / "az-network-approve-rejected.json").read_text())["stderr"]
+
+
+@pytest.mark.parametrize(
+    "ending",
+    [
+        {"stdout": ACCEPTED},  # az's 20 polls ran out: it printed the 202 body, exit 0
+        {"returncode": 1, "stderr": GAVE_UP},  # the polls ran out, then az crashed on an empty body
+    ],
+    ids=["exit-0-with-the-202-body", "az-gave-up-and-crashed"],
+)
+def test_a_write_that_never_lands_is_the_services_failure_whatever_az_did(
+    fp: FakeProcess, fake_az: str, client: AzClient, ending: dict[str, Any]
 ) -> None:
     srv = server()
-    fp.register(write(fake_az, PE1), stdout=ACCEPTED, occurrences=2)  # az gave up polling
-    fp.register(show(fake_az), stdout=shown(srv), occurrences=3)  # settled, still Pending
-    options = RunOptions(wait=wait_none(), poll=wait_none(), retries=1)
+    fp.register(write(fake_az, PE1), **ending)
+    fp.register(show(fake_az), stdout=shown(srv))  # settled, still Pending, server Ready
+    options = RunOptions(wait=wait_none(), poll=wait_none(), retries=3)
     _, results = run(client, plan_for(Action.REJECT, [srv], [("pg-a", PE1)]), options)
     result = results[PE1]
     assert result.outcome is Outcome.FAILED
     assert result.error is not None and result.error.code == "NotConverged"
-    assert result.attempts == 2
+    assert "did not take effect: the connection is still Pending" in result.error.message
+    assert result.attempts == 1  # not retried, whatever --timeout is
+
+
+def test_a_timed_out_write_is_decided_by_a_read_and_not_retried(
+    fp: FakeProcess, fake_az: str, client: AzClient
+) -> None:
+    """--timeout cut az short: a read decides. Still running: wait for it; settled as before:
+    report the timeout (the write may never have been sent), without retrying."""
+    srv = server()
+    fp.register(write(fake_az, PE1), callback=timed_out)
+    fp.register(write(fake_az, PE2), callback=timed_out)
+    fp.register(show(fake_az), stdout=shown(srv, **{PE1: ("Pending", "Updating")}, state="Updating"))
+    fp.register(show(fake_az), stdout=shown(srv, **{PE1: ("Rejected", "Succeeded")}), occurrences=2)
+    options = RunOptions(wait=wait_none(), poll=wait_none(), retries=3)
+    _, results = run(client, plan_for(Action.REJECT, [srv], [("pg-a", PE1), ("pg-a", PE2)]), options)
+    assert results[PE1].outcome is Outcome.REJECTED
+    assert (results[PE2].outcome, results[PE2].error and results[PE2].error.code) == (
+        Outcome.FAILED,
+        "Timeout",
+    )
+    assert results[PE2].attempts == 1
 
 
 def test_an_operation_running_past_the_budget_is_not_converged(

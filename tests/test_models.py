@@ -418,4 +418,6 @@ def test_recorded_real_az_output(name: str, sample: dict[str, Any]) -> None:
     if sample["returncode"] == 3:
         assert isinstance(error, NotFound)
     if error.code == "NetworkError":  # the cause, not az's footer or a traceback line
-        assert error.message.startswith("az could not reach Azure: [Errno 111] Connection refused (127.0.0.1:")
+        assert error.message.startswith(
+            "az could not reach Azure: [Errno 111] Connection refused (127.0.0.1:"
+        )

@@ -118,7 +118,8 @@ def test_hung_get_before_the_write_fails_clearly(sandbox: Sandbox) -> None:
 def test_failed_async_operation_ends_failed_within_timeout(sandbox: Sandbox) -> None:
     """azpe reads the connection as Pending; before its approve reaches the service another
     admin rejects it, so the service accepts the PUT and fails the asynchronous operation. The
-    network az would poll for ~200 s; azpe stops it at --timeout and reports what a re-read shows.
+    network az would poll for ~200 s; azpe stops it at --timeout, and the re-read shows the
+    connection Rejected: Rejected is final, reported as such, not as the timeout.
 
     The emulator has no fault that fails the operation of an approvable connection, so the test
     rejects the connection in the emulator's state between azpe's read and its write."""
@@ -140,7 +141,7 @@ def test_failed_async_operation_ends_failed_within_timeout(sandbox: Sandbox) -> 
     assert proc.returncode == 1, stderr
     (record,) = [json.loads(line) for line in stdout.splitlines()]
     assert (record["action"], record["status"], record["previousStatus"]) == ("failed", "Rejected", "Pending")
-    assert record["error"]["code"] == "Timeout"
+    assert record["error"]["code"] == "RejectedIsFinal"
     # --timeout 20 stopped az: alone it would have re-read the connection 20 times (~200 s).
     assert len(sandbox.requests("GET", PEC)) <= 4
     assert sandbox.az_processes() == []
