@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from azpe.client import Action
-from azpe.errors import AzpeError, AzureError
+from azpe.errors import AzpeError, AzureError, SafetyRefusal
 from azpe.models import Connection, Server
 
 # Statuses from which each action is allowed (the portal's rules).
@@ -53,13 +53,17 @@ def holds(action: Action, connection: Connection | None) -> bool:
     return connection is not None and connection.status == wanted and settled(connection)
 
 
-def assess(action: Action, server: Server, name: str) -> Assessment:
+def assess(action: Action, server: Server, name: str, *, guard: bool = False) -> Assessment:
+    """``guard``: also refuse a write that would remove the server's last Approved connection
+    (the engine's check on a fresh read; planning applies the guard to all targets at once)."""
     connection = server.connection(name)
     if holds(action, connection):
         return Assessment(Need.NOTHING, connection)
     if connection is None:
         return Assessment(Need.CANNOT, None, server.missing(name))
     refusal = refusal_for(action, connection)
+    if refusal is None and guard:
+        refusal = lockout_refusal(action, server, {connection.name})
     if refusal is not None:
         return Assessment(Need.CANNOT, connection, refusal)
     if not settled(connection) or server.state.lower() in BUSY_STATES:
@@ -85,4 +89,27 @@ def refusal_for(action: Action, connection: Connection) -> AzpeError | None:
         f"cannot {action.value} {connection.name}: its status is {connection.status}",
         code="InvalidStatus",
         hint=f"{action.value} works on connections in status {' or '.join(allowed)}.",
+    )
+
+
+def lockout_refusal(action: Action, server: Server, removed: set[str]) -> SafetyRefusal | None:
+    """The lock-out guard: removing the connections named ``removed`` would leave ``server``
+    without an Approved connection while its public network access is not known to be
+    Enabled (Disabled, or az did not say: the careful reading) - every client cut off. An
+    Approved connection that an operation is changing is not counted as one that stays."""
+    if not action.removes_access or (server.public_network_access or "").lower() == "enabled":
+        return None
+    gone = {name.lower() for name in removed}
+    approved = [c for c in server.connections if c.status == "Approved"]
+    if not any(c.name.lower() in gone for c in approved):
+        return None
+    if any(c.name.lower() not in gone and settled(c) for c in approved):
+        return None
+    names = ", ".join(sorted(c.name for c in approved))
+    return SafetyRefusal(
+        f"{action.value} would remove the last Approved private endpoint connection(s) "
+        f"of server {server.name} ({names}), and its public network access is "
+        f"{server.public_network_access or 'unknown'}: every client would be cut off from the database",
+        code="LockOutGuard",
+        hint="Approve another connection or enable public access first, or pass --force to do it anyway.",
     )

@@ -31,6 +31,11 @@ class Action(str, Enum):
         return {"reject": "Rejected", "approve": "Approved", "delete": None}[self.value]
 
     @property
+    def removes_access(self) -> bool:
+        """Whether it can take an Approved connection away (the lock-out guard's concern)."""
+        return self in (Action.REJECT, Action.DELETE)
+
+    @property
     def done_word(self) -> str:
         return {"reject": "rejected", "approve": "approved", "delete": "deleted"}[self.value]
 

@@ -42,12 +42,15 @@ class Executor:
         options: RunOptions,
         *,
         on_result: Callable[[TargetResult], None] = lambda _r: None,
+        force: bool = False,
     ) -> None:
         self.client = client
         self.plan = plan
         self.options = options
         self.cancelled = threading.Event()
-        self.writer = TargetWrite(client, plan.action, plan.description, options, cancel=self.cancelled)
+        self.writer = TargetWrite(
+            client, plan.action, plan.description, options, cancel=self.cancelled, force=force
+        )
         self._on_result = on_result
         self._emit_lock = threading.Lock()
         self._results: dict[tuple[str, str], TargetResult] = {}

@@ -14,9 +14,9 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from azpe.assess import Need, assess
+from azpe.assess import Need, assess, lockout_refusal
 from azpe.client import Action, AzClient
-from azpe.errors import AzpeError, SafetyRefusal
+from azpe.errors import AzpeError
 from azpe.ids import ConnectionRef, ServerRef
 from azpe.models import Server
 from azpe.outcomes import Outcome, TargetResult
@@ -145,26 +145,15 @@ def _decide(action: Action, target: ConnectionRef, server: Server | AzpeError) -
 
 
 def _guard_lockout(plan: Plan) -> None:
-    """Mark writes that would remove a server's last Approved connection when public network
-    access is not known to be Enabled (Disabled, or az did not say: the careful reading)."""
-    if plan.action not in (Action.REJECT, Action.DELETE):
+    """Mark writes that would remove a server's last Approved connection(s) (see
+    ``assess.lockout_refusal``); the engine applies the same rule again before each such write."""
+    if not plan.action.removes_access:
         return
     for key, items in plan.writes_by_server().items():
-        server = plan.servers[key]
-        if (server.public_network_access or "").lower() == "enabled":
+        error = lockout_refusal(plan.action, plan.servers[key], {i.target.name for i in items})
+        if error is None:
             continue
-        approved = {c.name.lower() for c in server.connections if c.status == "Approved"}
-        removed = {i.target.name.lower() for i in items}
-        if not approved or approved - removed:
-            continue
-        names = ", ".join(sorted(c.name for c in server.connections if c.status == "Approved"))
-        error = SafetyRefusal(
-            f"{plan.action.value} would remove the last Approved private endpoint connection(s) "
-            f"of server {server.name} ({names}), and its public network access is "
-            f"{server.public_network_access or 'unknown'}: every client would be cut off from the database",
-            code="LockOutGuard",
-            hint="Approve another connection or enable public access first, or pass --force to do it anyway.",
-        )
+        approved = {c.name.lower() for c in plan.servers[key].connections if c.status == "Approved"}
         for item in items:
             if item.target.name.lower() in approved:
                 plan.guarded.append(item.with_(error=error))

@@ -106,8 +106,10 @@ class TargetWrite:
         options: RunOptions,
         *,
         cancel: threading.Event,
+        force: bool = False,
     ) -> None:
         self.client = client
+        self.force = force  # --force: the lock-out guard does not hold this run
         self.action = action
         self.description = description
         self.options = options
@@ -142,6 +144,7 @@ class _TargetRun:
         self.waited = 0.0
         self.deadline = time.monotonic() + writer.options.busy_timeout
         self.waiting_logged = False
+        self.read_here = False  # self.look was read by this target (not the plan or the one before)
 
     # -- the two loops -------------------------------------------------------------------------
 
@@ -183,7 +186,8 @@ class _TargetRun:
             if self.needs_read:
                 self.look = Look.now(self.w.read(lambda: self.w.client.show_server(self.item.target.server)))
                 self.needs_read = False
-            found = assess(action, self.look.server, name)
+                self.read_here = True
+            found = assess(action, self.look.server, name, guard=not self.w.force)
             if found.need is Need.NOTHING:
                 return _Step(_End.DONE, self.look, found.connection)
             if found.need is Need.CANNOT:
@@ -194,7 +198,9 @@ class _TargetRun:
                 return _Step(_End.FAILED, self.look, found.connection, not_ready_error(self.look.server))
             if found.need is Need.BUSY:
                 return self._busy(found.connection, self.look.server.state)
-            if not self.look.usable():
+            if not self.look.usable() or (self._removes_approved(found.connection) and not self.read_here):
+                # Decide on what is there now; before taking an Approved connection away, the
+                # lock-out guard must see a read taken just before this write.
                 self.needs_read = True
                 continue
             if self.took_no_effect:
@@ -210,6 +216,10 @@ class _TargetRun:
                 return _Step(_End.DONE, self.look, written)
             self.took_no_effect = True
             self.needs_read = True  # verify at once
+
+    def _removes_approved(self, connection: Connection | None) -> bool:
+        removes = self.w.action.removes_access and not self.w.force
+        return removes and connection is not None and connection.status == "Approved"
 
     def _write(self) -> Connection | None:
         """The connection as the write printed it; None when that proves nothing (a delete,

@@ -138,7 +138,7 @@ class _Run:
             if item.outcome is not Outcome.PLANNED:
                 self.report(item)
         on_start(plan)
-        executor = Executor(client, plan, options, on_result=self.report)
+        executor = Executor(client, plan, options, on_result=self.report, force=request.force)
         written = dict(zip((id(i) for i in plan.writes), executor.run(), strict=True))
         return WriteReport(
             [written.get(id(i), i) for i in plan.items],

@@ -83,6 +83,8 @@ def test_lockout_guard_refuses_rejecting_the_last_approved_connection(fp: FakePr
 
 def test_lockout_guard_allows_it_with_public_access_enabled(fp: FakeProcess, fake_az: str) -> None:
     fp.register(show_argv(fake_az), stdout=pending_server(public="Enabled"))
+    # Before taking an Approved connection away, the guard looks at a fresh read.
+    fp.register(show_argv(fake_az, sub=SUB), stdout=pending_server(public="Enabled"))
     fp.register(write_argv(fake_az, "reject", APP, sub=SUB), stdout=dumps(connection_raw(APP)))
     result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", APP)
     assert result.exit_code == 0, result.stderr
@@ -95,6 +97,25 @@ def test_force_overrides_the_lockout_guard(fp: FakeProcess, fake_az: str) -> Non
     result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", APP, "--force")
     assert result.exit_code == 0, result.stderr
     assert records(result)[0]["action"] == "rejected"
+    assert len(fp.calls) == 2  # --force: no guard, so no second read
+
+
+def test_the_guard_holds_on_a_fresh_read_before_each_write_that_removes_an_approved_connection(
+    fp: FakeProcess, fake_az: str
+) -> None:
+    """Another run took the other Approved connection away after azpe planned: the read just
+    before this write shows APP as the last one, so the guard refuses it (the race of two runs
+    that each remove one of the last two)."""
+    other = "pe-other-approved.44444444-4444-4444-4444-444444444444"
+    planned = server_json([conn(APP, "Approved"), conn(other, "Approved")])
+    fp.register(show_argv(fake_az), stdout=dumps(planned))
+    now = server_json([conn(APP, "Approved"), conn(other, "Rejected")])
+    fp.register(show_argv(fake_az, sub=SUB), stdout=dumps(now))
+    result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", APP)
+    assert result.exit_code == 6, result.stderr
+    [record] = records(result)
+    assert (record["action"], record["error"]["code"]) == ("failed", "LockOutGuard")
+    assert fp.call_count(write_argv(fake_az, "reject", APP, sub=SUB)) == 0
 
 
 def test_dry_run_reads_and_prints_the_exact_write_argv(fp: FakeProcess, fake_az: str) -> None:

@@ -182,7 +182,8 @@ def test_apply_rejects_the_old_approved_once_its_replacement_is_approved(
     fp.register(
         write_argv(fake_az, "approve", OWN_APP, sub=SUB), stdout=dumps(connection_raw(OWN_APP, "Approved"))
     )
-    fp.register(show_argv(fake_az, sub=SUB), stdout=after)
+    # The reject round plans on a fresh read, and the guard reads once more before the write.
+    fp.register(show_argv(fake_az, sub=SUB), stdout=after, occurrences=2)
     fp.register(
         write_argv(fake_az, "reject", FOREIGN_OK, sub=SUB, description="approved without a rule"),
         stdout=dumps(connection_raw(FOREIGN_OK, "Rejected")),
