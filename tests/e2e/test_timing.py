@@ -136,3 +136,31 @@ def test_the_wait_is_reported_per_target(slow: Sandbox) -> None:
         assert max(waited) > 0
         assert "waited" in run.stderr
     assert slow.count("PUT", PEC) >= 2
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_two_runs_racing_for_the_last_two_approved_connections_leave_one(
+    sandbox: Sandbox, model: str
+) -> None:
+    """Public access Disabled, two Approved connections, two azpe runs at once each rejecting
+    one: the lock-out guard looks at a fresh read before each write, so one run is refused."""
+    sandbox.seed(
+        scenario(
+            [
+                server(
+                    "pg-a", [connection("pe-one", "Approved", **OWN), connection("pe-two", "Approved", **OWN)]
+                )
+            ]
+        )
+    )
+    sandbox.set_timing(model, 5.0)
+    one, two = sorted(sandbox.names("pg-a", "Approved"))
+    runs = [
+        sandbox.popen("reject", "-g", "rg-data", "-s", "pg-a", "-n", name, "-o", "json")
+        for name in (one, two)
+    ]
+    codes = sorted(p.wait(timeout=120) for p in runs)
+    for p in runs:
+        p.communicate()
+    assert codes == [0, 6]
+    assert len(sandbox.names("pg-a", "Approved")) == 1
