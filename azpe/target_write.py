@@ -2,9 +2,9 @@
 server is busy, write, retry what is transient, verify. ``azpe.executor`` decides when and
 where this runs.
 
-A step looks (a fresh server read unless the one at hand is recent and predates no write),
-decides with ``azpe.assess``, and writes when the write can run now. Two loops drive the
-steps, each a tenacity policy from ``azpe.retry``:
+A step looks (a fresh server read when the one at hand may mislead, see
+``_needs_fresh_look``), decides with ``azpe.assess``, and writes when the write can run now.
+Two loops drive the steps, each a tenacity policy from ``azpe.retry``:
 
 - the busy wait (inner): while an operation runs on the server or the connection (the server
   reads ``Updating``, the connection is not settled, or the write got a 409 busy), poll the
@@ -49,8 +49,7 @@ log = logging.getLogger("azpe")
 # cut short by --timeout, gave up polling, or crashed on the answer); a read decides.
 UNKNOWN_OUTCOME = ("OperationUnconfirmed", "AzCrashed")
 
-# A server read younger than this, and taken after the last write on the server, is used
-# as it is; an older one is read again before a write (it may be busy now, or changed).
+# A server read older than this is read again before a write (it may be busy now, or changed).
 FRESH_SECONDS = 15.0
 
 
@@ -67,8 +66,8 @@ class Look:
     def now(cls, server: Server) -> Look:
         return cls(server, time.monotonic())
 
-    def usable(self) -> bool:
-        return not self.predates_write and time.monotonic() - self.at < FRESH_SECONDS
+    def stale(self) -> bool:
+        return time.monotonic() - self.at >= FRESH_SECONDS
 
 
 class _End(str, Enum):
@@ -136,7 +135,7 @@ class _TargetRun:
         self.w = writer
         self.item = item
         self.look = look
-        self.needs_read = not look.usable()
+        self.needs_read = look.stale()
         self.attempts = 0  # write calls made
         self.sent = False  # a write was made that may have changed the connection
         self.took_no_effect = False  # the last write exited 0 (then a read must show it)
@@ -198,9 +197,7 @@ class _TargetRun:
                 return _Step(_End.FAILED, self.look, found.connection, not_ready_error(self.look.server))
             if found.need is Need.BUSY:
                 return self._busy(found.connection, self.look.server.state)
-            if not self.look.usable() or (self._removes_approved(found.connection) and not self.read_here):
-                # Decide on what is there now; before taking an Approved connection away, the
-                # lock-out guard must see a read taken just before this write.
+            if self._needs_fresh_look(found.connection):
                 self.needs_read = True
                 continue
             if self.took_no_effect:
@@ -217,9 +214,19 @@ class _TargetRun:
             self.took_no_effect = True
             self.needs_read = True  # verify at once
 
-    def _removes_approved(self, connection: Connection | None) -> bool:
+    def _needs_fresh_look(self, connection: Connection | None) -> bool:
+        """Whether to read the server again before this write. Always when the read is old.
+        Before taking an Approved connection away: the lock-out guard must see a read taken
+        by this target, just before the write. Before an approve, when a write on the server
+        came after the read: the connection may have become Rejected meanwhile, and az would
+        poll a failed approve for minutes. A reject or delete needs no more: on a server that
+        is busy it only earns a 409, which is waited for."""
+        if self.look.stale():
+            return True
         removes = self.w.action.removes_access and not self.w.force
-        return removes and connection is not None and connection.status == "Approved"
+        if removes and connection is not None and connection.status == "Approved":
+            return not self.read_here
+        return self.w.action is Action.APPROVE and self.look.predates_write
 
     def _write(self) -> Connection | None:
         """The connection as the write printed it; None when that proves nothing (a delete,

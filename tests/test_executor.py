@@ -98,9 +98,11 @@ def run(
 def test_the_next_write_waits_for_the_servers_own_operation(
     fp: FakeProcess, fake_az: str, client: AzClient
 ) -> None:
-    """``at-once`` timing: az returned with the new status, the server stays Updating."""
+    """``at-once`` timing: az returned with the new status while the server stays Updating;
+    the next reject on it earns a 409, then waits until the server is free."""
     srv = server()
     fp.register(write(fake_az, PE1), stdout=dumps(connection_raw(PE1, server="pg-a")))
+    fp.register(write(fake_az, PE2), returncode=1, stderr=BUSY)
     after_first = {PE1: ("Rejected", "Succeeded")}
     fp.register(show(fake_az), stdout=shown(srv, **after_first, state="Updating"), occurrences=2)
     fp.register(show(fake_az), stdout=shown(srv, **after_first))
@@ -110,8 +112,24 @@ def test_the_next_write_waits_for_the_servers_own_operation(
     assert results[PE1].outcome is Outcome.REJECTED and results[PE1].waited == 0
     assert results[PE2].outcome is Outcome.REJECTED
     assert results[PE2].waited > 0
-    assert results[PE2].attempts == 1  # never tried while the server was busy
+    assert results[PE2].attempts == 2  # the 409, then the write
     assert fp.call_count(show(fake_az)) == 3
+
+
+def test_an_approve_after_a_write_on_the_server_reads_it_first(
+    fp: FakeProcess, fake_az: str, client: AzClient
+) -> None:
+    """The connection may have become Rejected meanwhile (and az polls a failed approve for
+    minutes): an approve that follows a write on its server reads the server first."""
+    srv = server()
+    fp.register(write(fake_az, PE1, "approve"), stdout=dumps(connection_raw(PE1, "Approved", server="pg-a")))
+    fp.register(
+        show(fake_az), stdout=shown(srv, **{PE1: ("Approved", "Succeeded"), PE2: ("Rejected", "Succeeded")})
+    )
+    _, results = run(client, plan_for(Action.APPROVE, [srv], [("pg-a", PE1), ("pg-a", PE2)]))
+    assert results[PE1].outcome is Outcome.APPROVED
+    assert results[PE2].error is not None and results[PE2].error.code == "RejectedIsFinal"
+    assert fp.call_count(write(fake_az, PE2, "approve")) == 0
 
 
 def test_a_foreign_operation_is_waited_for_without_using_retries(
@@ -130,11 +148,10 @@ def test_a_foreign_operation_is_waited_for_without_using_retries(
     assert results[PE1].attempts == 3
 
 
-def test_a_server_busy_past_the_budget_fails_as_busy_without_a_write(
-    fp: FakeProcess, fake_az: str, client: AzClient
-) -> None:
+def test_a_server_busy_past_the_budget_fails_as_busy(fp: FakeProcess, fake_az: str, client: AzClient) -> None:
     srv = server()
     fp.register(write(fake_az, PE1), stdout=dumps(connection_raw(PE1, server="pg-a")))
+    fp.register(write(fake_az, PE2), returncode=1, stderr=BUSY)
     fp.register(show(fake_az), stdout=shown(srv, **{PE1: ("Rejected", "Succeeded")}, state="Updating"))
     options = RunOptions(wait=wait_none(), poll=wait_none(), busy_timeout=0)
     _, results = run(client, plan_for(Action.REJECT, [srv], [("pg-a", PE1), ("pg-a", PE2)]), options)
@@ -142,7 +159,7 @@ def test_a_server_busy_past_the_budget_fails_as_busy_without_a_write(
     assert results[PE2].outcome is Outcome.FAILED
     assert results[PE2].error is not None and results[PE2].error.code == "ServerBusy"
     assert results[PE2].exit_code == 5
-    assert fp.call_count(write(fake_az, PE2)) == 0
+    assert fp.call_count(write(fake_az, PE2)) == 1  # refused as busy; not tried again
 
 
 def test_servers_go_on_while_one_waits(fp: FakeProcess, fake_az: str, client: AzClient) -> None:
