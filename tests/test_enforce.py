@@ -107,8 +107,9 @@ def test_apply_approves_first_then_rejects_and_audits_everything(
         stdout=dumps({"id": SUB, "tenantId": "t", "user": {"name": "dba@example.com", "type": "user"}}),
     )
     fp.register(show_argv(fake_az), stdout=population())
-    # A server an earlier round wrote to is read again before the next round (fresh guard view).
-    fp.register(show_argv(fake_az, sub=SUB), stdout=population(), occurrences=2)
+    # A server an earlier round wrote to is read again before the next round (fresh guard view),
+    # and once more just before the write that takes its Approved connection away.
+    fp.register(show_argv(fake_az, sub=SUB), stdout=population(), occurrences=3)
     fp.register(
         write_argv(fake_az, "approve", OWN_APP, sub=SUB), stdout=dumps(connection_raw(OWN_APP, "Approved"))
     )
