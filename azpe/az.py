@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from azpe.az_errors import classify
-from azpe.errors import AuthError, AzpeError, AzTimeout, AzureError, Interrupted
+from azpe.capacity import Capacity, StartPacer
+from azpe.errors import AuthError, AzpeError, AzTimeout, AzureError, Interrupted, not_started
 
 log = logging.getLogger("azpe")
 
@@ -90,9 +91,12 @@ class AzRunner:
         *,
         timeout: float,
         env: Mapping[str, str] | None = None,
+        capacity: Capacity | None = None,
     ) -> None:
         self.executable = executable
         self.timeout = timeout
+        # None: start az at once, as many as asked (tests; a single call)
+        self._pacer = StartPacer(capacity) if capacity is not None else None
         self._env = child_env(os.environ if env is None else env)
         self._lock = threading.Lock()
         self._running: set[subprocess.Popen[str]] = set()
@@ -104,8 +108,23 @@ class AzRunner:
     def argv(self, args: Sequence[str]) -> list[str]:
         return [self.executable, *args]
 
-    def run(self, args: Sequence[str], *, timeout: float | None = None) -> AzResult:
-        """Run az once; raise a typed error unless it exited 0."""
+    def run(
+        self, args: Sequence[str], *, timeout: float | None = None, unless: threading.Event | None = None
+    ) -> AzResult:
+        """Run az once; raise a typed error unless it exited 0. With a capacity, az starts at
+        the pace the machine takes; ``unless`` set while it waits for its turn: not started."""
+        if self._pacer is None:
+            return self._run(args, timeout)
+        delay = self._pacer.delay()
+        if delay > 0:
+            if unless is None:
+                time.sleep(delay)
+            elif unless.wait(delay):
+                raise not_started()
+        with self._pacer.running:
+            return self._run(args, timeout)
+
+    def _run(self, args: Sequence[str], timeout: float | None) -> AzResult:
         argv = self.argv(args)
         limit = self.timeout if timeout is None else timeout
         log.info("az: %s", " ".join(argv))

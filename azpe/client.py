@@ -10,6 +10,7 @@ harmless "Resource ID will be ignored" warning that form prints.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
 from enum import Enum
 from typing import Any
@@ -106,10 +107,18 @@ class AzClient:
         """The exact argv of a write, for ``--dry-run`` plans."""
         return self.runner.argv(self.write_args(action, target, description))
 
-    def write(self, action: Action, target: ConnectionRef, description: str | None) -> Connection | None:
-        """Run the write; the connection az printed afterwards (None for delete)."""
+    def write(
+        self,
+        action: Action,
+        target: ConnectionRef,
+        description: str | None,
+        *,
+        unless: threading.Event | None = None,
+    ) -> Connection | None:
+        """Run the write (not started if ``unless`` is set while it waits for its turn); the
+        connection az printed afterwards (None for delete)."""
         args: Sequence[str] = self.write_args(action, target, description)
-        result = self.runner.run(args, timeout=self.write_timeout)
+        result = self.runner.run(args, timeout=self.write_timeout, unless=unless)
         return _connection_or_none(result.stdout)
 
 

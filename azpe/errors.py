@@ -98,8 +98,23 @@ class Interrupted(AzpeError):
     default_code = "Interrupted"
 
 
-def not_started() -> Interrupted:
-    return Interrupted("not started: azpe was interrupted", hint="Run the command again to finish.")
+SHOWN_CHARACTERS = 500  # more than the longest valid connection ID (about 460)
+
+
+def shown(value: str, limit: int = SHOWN_CHARACTERS) -> str:
+    """A value echoed in an error message: quoted with its control characters escaped, and cut
+    to ``limit`` characters (a 10-MB stdin line must not become a 10-MB error line)."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}... ({len(value)} characters)"
+
+
+class NotStarted(Interrupted):
+    """Ctrl-C came before this az call (or write) started: nothing was done."""
+
+
+def not_started() -> NotStarted:
+    return NotStarted("not started: azpe was interrupted", hint="Run the command again to finish.")
 
 
 def exit_code_for(codes: list[ExitCode]) -> ExitCode:

@@ -1,8 +1,9 @@
 """The scheduler of a plan's writes (design.md §3, steps 4-8): when and where each write runs.
 
 Writes on one server run one at a time, in plan order (a second write on a busy server only
-earns a 409); servers run in parallel up to ``concurrency``: that many workers take servers
-from one queue. A server that is not Ready at
+earns a 409); servers run in parallel - every server with work, or up to ``concurrency`` -
+as workers that take servers from one queue. The az runner paces az starts to what the
+machine can carry (``azpe.capacity``). A server that is not Ready at
 the start is waited for up to ``wait_ready`` (unless the run is under way and it is busy with
 the run's own operations). What one target needs - the busy wait, retries,
 re-reads and verification - is ``azpe.target_write``'s. After Ctrl-C nothing new starts,
@@ -67,7 +68,7 @@ class Executor:
     def run(self) -> list[TargetResult]:
         """Run every planned write; one result per write, in plan order, even after Ctrl-C."""
         self._queue.extend(self.plan.writes_by_server().items())
-        workers = max(1, min(self.options.concurrency, len(self._queue)))
+        workers = max(1, min(self.options.concurrency or len(self._queue), len(self._queue)))
         try:
             for n in range(workers if self._queue else 0):
                 threading.Thread(target=self._worker, name=f"azpe-{n}", daemon=True).start()

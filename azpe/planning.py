@@ -56,7 +56,7 @@ def result_key(item: TargetResult) -> tuple[str, str]:
 
 
 def read_servers(
-    client: AzClient, refs: Iterable[ServerRef], *, concurrency: int, read: Reader
+    client: AzClient, refs: Iterable[ServerRef], *, concurrency: int | None, read: Reader
 ) -> dict[str, Server | AzpeError]:
     """Each server once, concurrently; a failure is kept per server, not raised."""
     unique = {server_key(r): r for r in refs}
@@ -69,7 +69,7 @@ def read_servers(
 
     if len(unique) <= 1:
         return {key: one(ref) for key, ref in unique.items()}
-    pool = ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(unique))))
+    pool = ThreadPoolExecutor(max_workers=max(1, min(concurrency or len(unique), len(unique))))
     try:
         return dict(zip(unique.keys(), pool.map(one, unique.values()), strict=True))
     except KeyboardInterrupt:
@@ -97,7 +97,7 @@ def build_plan(
     client: AzClient,
     *,
     description: str | None,
-    concurrency: int,
+    concurrency: int | None,
     read: Reader,
     snapshot: Iterable[Server] = (),
 ) -> Plan:

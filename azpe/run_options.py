@@ -15,7 +15,9 @@ BUSY_TIMEOUT = 900.0
 @dataclass(frozen=True)
 class RunOptions:
     retries: int = 3  # further attempts after a transient failure (busy does not count)
-    concurrency: int = 4  # servers written in parallel
+    # Servers written in parallel; None: every server with work (az starts are paced to what
+    # the machine can carry, see azpe.capacity).
+    concurrency: int | None = None
     wait_ready: float = 0.0  # how long a server that is not Ready at the start is waited for
     # The run is already under way (enforce's rounds after the first): a server that reads
     # Updating is busy with the run's own operations, and is waited for within busy_timeout.

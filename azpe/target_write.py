@@ -34,6 +34,7 @@ from azpe.errors import (
     AzTimeout,
     AzureError,
     Interrupted,
+    NotStarted,
     ServerBusy,
     ServerNotReady,
     not_started,
@@ -233,9 +234,11 @@ class _TargetRun:
         az's 202 body, or an outcome az could not tell: a read decides then)."""
         self.attempts += 1
         try:
-            written = self.w.client.write(self.w.action, self.item.target, self.w.description)
-        except (ServerBusy, ServerNotReady):
-            raise  # refused before anything changed
+            written = self.w.client.write(
+                self.w.action, self.item.target, self.w.description, unless=self.w.cancel
+            )
+        except (ServerBusy, ServerNotReady, NotStarted):
+            raise  # refused before anything changed, or never started
         except AzpeError as exc:
             self.sent = True  # a failed, killed or timed-out az may still have made the change
             self.needs_read = True  # look again before any retry
