@@ -125,8 +125,10 @@ class _Run:
         on_plan(plan)
         if plan.guarded:
             if not request.force:
-                return self._finish(_refuse_guarded(plan))
-            log.warning("--force: removing the last Approved connection(s) despite the lock-out guard")
+                held = _hold_guarded_servers(plan)
+                plan.items = [held.get(id(i), i) for i in plan.items]  # the other servers go on
+            else:
+                log.warning("--force: removing the last Approved connection(s) despite the lock-out guard")
         if request.dry_run:
             return self._finish(_dry_run(plan, client, options))
         if plan.writes and not confirm(plan):
@@ -168,18 +170,25 @@ def _dry_run(plan: Plan, client: AzClient, options: RunOptions) -> dict[int, Tar
     return out
 
 
-def _refuse_guarded(plan: Plan) -> dict[int, TargetResult]:
-    guarded = {(i.target.server, i.target.name): i for i in plan.guarded}
-    held = SafetyRefusal(
-        "not run: the lock-out guard refused this run, so nothing was written",
-        code="LockOutGuard",
-        hint="Pass --force to override the guard.",
-    )
+def _hold_guarded_servers(plan: Plan) -> dict[int, TargetResult]:
+    """The lock-out guard's one rule: on a server where it trips, nothing is written - the
+    guarded writes fail with the guard's error, the server's other writes are skipped - and
+    the other servers go on (the run exits 6)."""
+    guarded = {result_key(i): i for i in plan.guarded}
+    servers = {server_key(i.target.server) for i in plan.guarded}
     out: dict[int, TargetResult] = {}
     for item in plan.writes:
-        hit = guarded.get((item.target.server, item.target.name))
+        if server_key(item.target.server) not in servers:
+            continue
+        hit = guarded.get(result_key(item))
         if hit is not None:
             out[id(item)] = hit.with_(outcome=Outcome.FAILED)
         else:
+            held = SafetyRefusal(
+                f"not run: the lock-out guard refused a write on server {item.target.server.name}, "
+                "so nothing on it is written",
+                code="LockOutGuard",
+                hint="Pass --force to override the guard.",
+            )
             out[id(item)] = item.with_(outcome=Outcome.SKIPPED, error=held)
     return out

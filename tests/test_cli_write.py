@@ -484,3 +484,27 @@ def test_a_retry_is_not_made_when_a_re_read_shows_it_cannot_work(fp: FakeProcess
     assert result.exit_code == 1
     assert records(result)[0]["error"]["code"] == "RejectedIsFinal"
     assert fp.call_count(write_argv(fake_az, "approve", PE1, sub=SUB)) == 1  # never retried
+
+
+def test_the_guard_holds_its_server_and_the_other_servers_go_on(fp: FakeProcess, fake_az: str) -> None:
+    """One rule for reject, delete and enforce: where the guard trips nothing is written; the
+    other servers' writes run; the run exits 6."""
+    other = "pg-other"
+    fp.register(show_argv(fake_az, sub=SUB), stdout=pending_server(public="Disabled"))
+    fp.register(
+        show_argv(fake_az, server=other, sub=SUB),
+        stdout=dumps(server_json([conn(PE1, server=other)], server=other, public="Enabled")),
+    )
+    fp.register(
+        write_argv(fake_az, "reject", PE1, server=other, sub=SUB),
+        stdout=dumps(connection_raw(PE1, server=other)),
+    )
+    targets = [connection_id(APP), connection_id(PE1), connection_id(PE1, server=other)]
+    result = run("reject", *[arg for t in targets for arg in ("--id", t)], "--concurrency", "1")
+    assert result.exit_code == 6, result.stderr
+    by_target = {(r["server"], r["name"]): r for r in records(result)}
+    assert by_target[("pg-orders", APP)]["error"]["code"] == "LockOutGuard"
+    assert by_target[("pg-orders", PE1)]["action"] == "skipped"
+    assert by_target[("pg-orders", PE1)]["error"]["code"] == "LockOutGuard"
+    assert by_target[(other, PE1)]["action"] == "rejected"
+    assert fp.call_count(write_argv(fake_az, "reject", PE1, sub=SUB)) == 0
