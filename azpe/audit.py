@@ -1,13 +1,18 @@
 """The audit trail of write commands: one JSON line per decision and one per outcome.
 
-Each line is appended with a single ``write`` on a file opened with ``O_APPEND``, under an
-exclusive lock where the platform has one, then fsynced before the next write starts: a crash
-loses nothing that happened, concurrent azpe runs never interleave partial lines, and the file
-is never rewritten.
+Each line is appended to a file opened with ``O_APPEND``, under an exclusive lock where the
+platform has one, then fsynced before the next write starts: a crash loses nothing that
+happened, concurrent azpe runs never interleave partial lines, and what is there is never
+rewritten. A line is written whole or not at all: when an append fails half-way (a full or
+read-only disk), the file is truncated back to where the line began; and a file that does not
+end in a newline (cut by a crash, or by hand) gets one first, so that no line is glued onto a
+torn one.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import threading
@@ -25,6 +30,19 @@ except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
 
+MODE = 0o640
+
+
+def check_writable(path: Path) -> None:
+    """Refuse (exit 2) an audit log that cannot be opened for appending; creates it if need be.
+    Called before any az call, so that a run never starts what it could not audit."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, MODE)
+    except OSError as exc:
+        raise UsageError(f"cannot open audit log {path}: {exc.strerror}") from None
+    os.close(fd)
+
+
 class AuditLog:
     def __init__(
         self, path: Path, *, command: str, identity: dict[str, Any] | None,
@@ -36,14 +54,7 @@ class AuditLog:
         self.rules = rules or {}  # connection id (lower) -> policy rule, for enforce
         self._lock = threading.Lock()
         self._descriptions: dict[tuple[str, ...], str | None] = {}
-        self.check_writable()
-
-    def check_writable(self) -> None:
-        try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-        except OSError as exc:
-            raise UsageError(f"cannot open audit log {self.path}: {exc.strerror}") from None
-        os.close(fd)
+        check_writable(path)
 
     def decisions(self, plan: Plan) -> None:
         for item in plan.items:
@@ -90,12 +101,38 @@ class AuditLog:
                 ) from None
 
     def _write(self, data: bytes) -> None:
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        try:
+            fd, readable = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, MODE), True
+        except PermissionError:  # a log we may append to but not read: no look at its end
+            fd, readable = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, MODE), False
         try:
             if fcntl is not None:
                 fcntl.flock(fd, fcntl.LOCK_EX)
-            while data:
-                data = data[os.write(fd, data) :]
-            os.fsync(fd)
+            start = os.lseek(fd, 0, os.SEEK_END)  # under the lock, no other azpe moves the end
+            if readable and start > 0 and _last_byte(fd, start) != b"\n":
+                data = b"\n" + data  # the last line is torn: ours starts on a line of its own
+            try:
+                while data:
+                    written = os.write(fd, data)
+                    if written == 0:
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                    data = data[written:]
+                os.fsync(fd)
+            except OSError:
+                _truncate(fd, start)
+                raise
         finally:
             os.close(fd)  # closing releases the lock
+
+
+def _last_byte(fd: int, size: int) -> bytes:
+    os.lseek(fd, size - 1, os.SEEK_SET)  # O_APPEND still writes at the end
+    return os.read(fd, 1)
+
+
+def _truncate(fd: int, size: int) -> None:
+    """Take back a part-written line (best effort: on a disk gone read-only this fails too,
+    and the error being reported is the write's)."""
+    with contextlib.suppress(OSError):
+        os.ftruncate(fd, size)
+        os.fsync(fd)

@@ -24,13 +24,13 @@ from tenacity import RetryError
 
 from azpe.assess import BUSY_STATES
 from azpe.client import AzClient
-from azpe.errors import AzpeError, ServerNotReady, not_started
+from azpe.errors import AzpeError, not_started
 from azpe.models import Server
 from azpe.outcomes import Outcome, TargetResult
 from azpe.planning import Plan, result_key
 from azpe.retry import polling
 from azpe.run_options import RunOptions
-from azpe.target_write import Look, TargetWrite, not_ready_error
+from azpe.target_write import Look, TargetWrite, cannot_become_ready, not_ready_error
 
 log = logging.getLogger("azpe")
 
@@ -154,24 +154,40 @@ class Executor:
 
     def _wait_ready(self, server: Server) -> Server | AzpeError:
         """The server, read again once it is Ready; else the error to report for its targets."""
-        if self.options.wait_ready <= 0:
-            return not_ready_error(server)
-        log.info("server %s is %s; waiting up to %gs", server.name, server.state, self.options.wait_ready)
+        if self.options.wait_ready <= 0 or cannot_become_ready(server):
+            return not_ready_error(server)  # Stopped, Disabled: waiting would be in vain
+        log.warning(
+            "server %s is %s: waiting up to %gs for it to be Ready", server.name, server.state,
+            self.options.wait_ready,
+        )  # fmt: skip
+        started = time.monotonic()
+        last: list[Server] = [server]
+
+        def ready(found: Server) -> bool:
+            last[0] = found
+            return found.ready or cannot_become_ready(found)
+
+        def slept(_seconds: float) -> None:
+            log.warning(
+                "server %s is still %s after %.0fs", server.name, last[0].state, time.monotonic() - started
+            )
+
         poller = polling(
-            lambda s: s.ready,
+            ready,
             max_seconds=self.options.wait_ready,
             wait=self.options.poll,
             cancel=self.cancelled,
+            on_sleep=slept,
         )
         try:
             fresh: Server = poller(self.client.show_server, server.ref)
         except RetryError:
-            return ServerNotReady(
-                f"server {server.name} was still not Ready after {self.options.wait_ready:g}s",
-                hint=not_ready_error(server).hint,
-            )
+            return not_ready_error(last[0], waited=self.options.wait_ready)
         except AzpeError as exc:
             return exc  # not found, not allowed, ...: its own exit code
+        if not fresh.ready:  # it went Stopped (or Disabled) meanwhile
+            return not_ready_error(fresh)
+        log.warning("server %s is Ready after %.0fs", server.name, time.monotonic() - started)
         return fresh
 
     def _emit(self, result: TargetResult) -> None:

@@ -2,7 +2,10 @@
 
 Everything a user types passes through here before it can reach an az argv. The rules are
 Azure's own naming rules, made a little stricter where a value could be mistaken for an
-option (a leading ``-``).
+option (a leading ``-``), and ASCII only: every pattern is compiled with ``re.ASCII``. Without
+it ``[a-z]`` under ``re.IGNORECASE`` matches letters that Unicode case-folds to ASCII (U+017F
+long s matches ``s``, U+212A Kelvin sign ``k``, U+0130 and U+0131 ``i``), and a word
+character is any script's: names that look like one server and could reach az as another.
 """
 
 from __future__ import annotations
@@ -10,33 +13,35 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from azpe.errors import UsageError
+from azpe.errors import UsageError, shown
 
 PROVIDER = "Microsoft.DBforPostgreSQL"
 SERVER_TYPE = f"{PROVIDER}/flexibleServers"
 
 _GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 # Resource group: 1-90 of letters, digits, _ ( ) - . ; not ending in a period (nor, here,
-# starting with a hyphen: it could pass for an option).
+# starting with a hyphen: it could pass for an option). Azure also allows non-ASCII letters
+# here; azpe does not (see above).
 _RG = r"(?!-)[\w().-]{0,89}[\w()-]"
 # Flexible server: 3-63 of a-z 0-9 -, not starting or ending with a hyphen.
 _SERVER = r"[a-z0-9](?:[a-z0-9-]{1,61})[a-z0-9]"
-# Connection: "<private endpoint name>.<guid>" in practice: letters (any script), digits, _ . -,
-# starting with a letter or digit.
+# Connection: "<private endpoint name>.<guid>" in practice: letters, digits, _ . -, starting
+# with a letter or digit.
 _CONNECTION = r"[^\W_](?:[\w.-]{0,158}\w)?"
 
 _SERVER_ID = (
     rf"/subscriptions/(?P<sub>{_GUID})/resourceGroups/(?P<rg>{_RG})"
     rf"/providers/{PROVIDER}/flexibleServers/(?P<server>{_SERVER})"
 )
-_SERVER_ID_RE = re.compile(rf"{_SERVER_ID}/?", re.IGNORECASE)
+_SERVER_ID_RE = re.compile(rf"{_SERVER_ID}/?", re.IGNORECASE | re.ASCII)
 _CONNECTION_ID_RE = re.compile(
-    rf"{_SERVER_ID}/privateEndpointConnections/(?P<name>{_CONNECTION})/?", re.IGNORECASE
+    rf"{_SERVER_ID}/privateEndpointConnections/(?P<name>{_CONNECTION})/?", re.IGNORECASE | re.ASCII
 )
-_RG_RE = re.compile(_RG)
-_SERVER_RE = re.compile(_SERVER, re.IGNORECASE)  # as in IDs: Azure names are case-insensitive
-_CONNECTION_RE = re.compile(_CONNECTION)
-_GUID_RE = re.compile(_GUID)
+_RG_RE = re.compile(_RG, re.ASCII)
+# As in IDs: Azure names are case-insensitive (ASCII case only).
+_SERVER_RE = re.compile(_SERVER, re.IGNORECASE | re.ASCII)
+_CONNECTION_RE = re.compile(_CONNECTION, re.ASCII)
+_GUID_RE = re.compile(_GUID, re.ASCII)
 
 
 @dataclass(frozen=True, order=True)
@@ -78,7 +83,7 @@ def is_guid(value: str) -> bool:
 def validate_resource_group(value: str) -> str:
     if not _RG_RE.fullmatch(value) or value.startswith("-"):
         raise UsageError(
-            f"invalid resource group name {value!r}",
+            f"invalid resource group name {shown(value)}",
             code="InvalidResourceGroupName",
             hint="1-90 letters, digits, '_', '(', ')', '-', '.'; not ending in '.'.",
         )
@@ -88,7 +93,7 @@ def validate_resource_group(value: str) -> str:
 def validate_server_name(value: str) -> str:
     if not _SERVER_RE.fullmatch(value):
         raise UsageError(
-            f"invalid flexible server name {value!r}",
+            f"invalid flexible server name {shown(value)}",
             code="InvalidServerName",
             hint="3-63 lowercase letters, digits and hyphens, not starting or ending with '-'.",
         )
@@ -98,7 +103,7 @@ def validate_server_name(value: str) -> str:
 def validate_connection_name(value: str) -> str:
     if not _CONNECTION_RE.fullmatch(value):
         raise UsageError(
-            f"invalid private endpoint connection name {value!r}",
+            f"invalid private endpoint connection name {shown(value)}",
             code="InvalidConnectionName",
             hint="Connection names look like '<private-endpoint-name>.<guid>'; "
             "see 'azpe list' for the exact names.",
@@ -112,7 +117,7 @@ def validate_subscription(value: str) -> str:
     printable_name = value.isprintable() and value == value.strip() and not value.startswith("-")
     if _GUID_RE.fullmatch(value) or (printable_name and 0 < len(value) <= 128):
         return value
-    raise UsageError(f"invalid subscription {value!r}", code="InvalidSubscription")
+    raise UsageError(f"invalid subscription {shown(value)}", code="InvalidSubscription")
 
 
 def parse_connection_id(value: str) -> ConnectionRef:
@@ -120,7 +125,7 @@ def parse_connection_id(value: str) -> ConnectionRef:
     match = _CONNECTION_ID_RE.fullmatch(text)
     if not match:
         raise UsageError(
-            f"not a PostgreSQL flexible server private endpoint connection ID: {value!r}",
+            f"not a PostgreSQL flexible server private endpoint connection ID: {shown(value)}",
             code="InvalidConnectionId",
             hint="Expected /subscriptions/<guid>/resourceGroups/<rg>/providers/"
             "Microsoft.DBforPostgreSQL/flexibleServers/<server>/privateEndpointConnections/<name>",
@@ -134,7 +139,7 @@ def parse_server_id(value: str) -> ServerRef:
     match = _SERVER_ID_RE.fullmatch(text)
     if not match:
         raise UsageError(
-            f"not a PostgreSQL flexible server ID: {value!r}",
+            f"not a PostgreSQL flexible server ID: {shown(value)}",
             code="InvalidServerId",
             hint="Expected /subscriptions/<guid>/resourceGroups/<rg>/providers/"
             "Microsoft.DBforPostgreSQL/flexibleServers/<server>",

@@ -20,6 +20,7 @@ from azpe.ids import (
     parse_server_id,
     split_resource_id,
 )
+from azpe.not_found import close_matches
 
 log = logging.getLogger("azpe")
 
@@ -180,11 +181,16 @@ class Server:
         return self.state.lower() == "ready"
 
     def missing(self, name: str) -> NotFound:
-        """The error for a connection this server does not have."""
-        return NotFound(
-            f"server {self.name} has no private endpoint connection {name!r}",
-            hint=f"List them with: azpe list -g {self.resource_group} -s {self.name}",
-        )
+        """The error for a connection this server does not have, with the names it likely meant."""
+        listing = f"azpe list -g {self.resource_group} -s {self.name}"
+        matches = close_matches(name, (c.name for c in self.connections))
+        if not self.connections:
+            hint = f"The server has no private endpoint connections ({listing})."
+        elif matches:
+            hint = f"Did you mean {' or '.join(repr(m) for m in matches)}? List them with: {listing}"
+        else:
+            hint = f"List them with: {listing}"
+        return NotFound(f"server {self.name} has no private endpoint connection {name!r}", hint=hint)
 
     def connection(self, name: str) -> Connection | None:
         wanted = name.lower()

@@ -1,4 +1,9 @@
-"""Command-line options shared by several commands, declared once (Typer ``Annotated`` types)."""
+"""Command-line options shared by several commands, declared once (Typer ``Annotated`` types).
+
+Every option that takes text is read through ``text`` (or ``path``): a value given empty is
+refused (exit 2, nothing run), never taken for "not given" - ``--server-id "$ID"`` with ``ID``
+unset must not widen a write to the whole subscription.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +12,75 @@ from typing import Annotated
 
 import typer
 
+from azpe.models import KNOWN_STATUSES
+from azpe.render import FORMATS
+
 READ_TIMEOUT = 60.0
 WRITE_TIMEOUT = 300.0
 MAX_SECONDS = 86400  # a day: beyond it, timeouts overflow the platform's wait calls
 
+
+def path_text(value: str) -> str:
+    """A path as given (``--az ./az`` and ``--az az`` differ: only the second searches PATH):
+    not empty (``Path("")`` is the current directory) and without NUL. A path may hold bytes
+    that are not UTF-8: file names are bytes."""
+    if value == "":
+        raise typer.BadParameter("must not be empty (give a path, or leave the option out)")
+    if "\0" in value:
+        raise typer.BadParameter("must not hold a NUL character")
+    return value
+
+
+def path(value: str) -> Path:
+    return Path(path_text(value))
+
+
+def text(value: str) -> str:
+    """Any other option's text: not empty, valid UTF-8 (an argument that is not arrives with
+    surrogate escapes, which can be neither printed as JSON nor written to the audit log), and
+    without NUL (no argv can carry one to az)."""
+    if value == "":
+        raise typer.BadParameter("must not be empty (give a value, or leave the option out)")
+    if "\0" in value:
+        raise typer.BadParameter("must not hold a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise typer.BadParameter("not valid UTF-8") from None
+    return value
+
+
 Subscription = Annotated[
     str | None,
     typer.Option(
-        "--subscription", metavar="SUBSCRIPTION", help="Subscription name or ID (default: az's default)."
+        "--subscription",
+        metavar="SUBSCRIPTION",
+        parser=text,
+        help="Subscription name or ID (default: az's default).",
     ),
 ]
 Output = Annotated[
-    str, typer.Option("-o", "--output", metavar="FORMAT", help="json, jsonl, table, tsv, ids or none.")
+    str,
+    typer.Option(
+        "-o",
+        "--output",
+        metavar="FORMAT",
+        parser=text,
+        autocompletion=lambda: list(FORMATS),
+        help="json, jsonl, table, tsv, csv, ids or none.",
+    ),
 ]
 Query = Annotated[
     str | None,
-    typer.Option("--query", metavar="JMESPATH", help="JMESPath applied to the JSON result, as az does."),
+    typer.Option(
+        "--query", metavar="JMESPATH", parser=text, help="JMESPath applied to the JSON result, as az does."
+    ),
 ]
 AzPath = Annotated[
-    str | None, typer.Option("--az", metavar="PATH", help="Path of az [default: $AZPE_AZ, else az on PATH].")
+    str | None,
+    typer.Option(
+        "--az", metavar="PATH", parser=path_text, help="Path of az [default: $AZPE_AZ, else az on PATH]."
+    ),
 ]
 Verbose = Annotated[
     int,
@@ -43,28 +98,39 @@ Timeout = Annotated[
 ]
 
 ResourceGroup = Annotated[
-    str | None, typer.Option("-g", "--resource-group", metavar="RG", help="Resource group.")
+    str | None, typer.Option("-g", "--resource-group", metavar="RG", parser=text, help="Resource group.")
 ]
 ServerName = Annotated[
-    str | None, typer.Option("-s", "--server", metavar="SERVER", help="Flexible server name (with -g).")
+    str | None,
+    typer.Option("-s", "--server", metavar="SERVER", parser=text, help="Flexible server name (with -g)."),
 ]
 ServerId = Annotated[
-    str | None, typer.Option("--server-id", metavar="ID", help="Full resource ID of a flexible server.")
+    str | None,
+    typer.Option("--server-id", metavar="ID", parser=text, help="Full resource ID of a flexible server."),
 ]
 Status = Annotated[
     list[str] | None,
     typer.Option(
-        "--status", metavar="STATUS", help="Pending, Approved, Rejected or Disconnected (repeatable)."
+        "--status",
+        metavar="STATUS",
+        parser=text,
+        autocompletion=lambda: list(KNOWN_STATUSES),
+        help="Pending, Approved, Rejected or Disconnected (repeatable).",
     ),
 ]
 Names = Annotated[
     list[str] | None,
-    typer.Option("-n", "--name", metavar="NAME", help="Connection name, with -g and -s (repeatable)."),
+    typer.Option(
+        "-n", "--name", metavar="NAME", parser=text, help="Connection name, with -g and -s (repeatable)."
+    ),
 ]
 Ids = Annotated[
     list[str] | None,
     typer.Option(
-        "--id", metavar="ID", help="Connection ID (repeatable); '-' reads IDs or JSON lines from stdin."
+        "--id",
+        metavar="ID",
+        parser=text,
+        help="Connection ID (repeatable); '-' reads IDs, or azpe's or jq's JSON, from stdin.",
     ),
 ]
 
@@ -100,7 +166,15 @@ Retries = Annotated[
     int, typer.Option("--retries", metavar="N", min=0, max=20, help="Retries of a transient failure.")
 ]
 Concurrency = Annotated[
-    int, typer.Option("--concurrency", metavar="N", min=1, max=32, help="Servers written in parallel.")
+    int | None,
+    typer.Option(
+        "--concurrency",
+        metavar="N",
+        min=1,
+        max=256,
+        help="At most N servers written in parallel [default: every server with work; az is "
+        "started at the pace this machine's CPUs take it].",
+    ),
 ]
 Force = Annotated[
     bool,
@@ -111,6 +185,7 @@ AuditLogFile = Annotated[
     typer.Option(
         "--audit-log",
         metavar="FILE",
+        parser=path,
         envvar="AZPE_AUDIT_LOG",
         help="Append one JSON line per decision and per outcome to FILE [env: AZPE_AUDIT_LOG].",
         show_envvar=False,

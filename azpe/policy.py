@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from azpe.errors import UsageError
+from azpe.errors import UsageError, shown
 from azpe.models import Connection
 
 if sys.version_info >= (3, 11):
@@ -91,12 +91,16 @@ class Policy:
 
 def load_policy(path: Path) -> Policy:
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read policy {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{path}: not a UTF-8 text file", code="InvalidPolicy") from None
-    return parse_policy(text, str(path))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise UsageError(f"{path}:{line}: not UTF-8 text", code="InvalidPolicy") from None
+    # An editor's byte-order mark is not TOML; the first line's numbers stay right without it.
+    return parse_policy(text.removeprefix("\ufeff"), str(path))
 
 
 def parse_policy(text: str, source: str = "<policy>") -> Policy:
@@ -105,16 +109,18 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{source}: not valid TOML: {exc}", code="InvalidPolicy") from None
+    except RecursionError:  # the parser recurses once per level of nested arrays and tables
+        raise UsageError(f"{source}: not valid TOML: nested too deeply", code="InvalidPolicy") from None
     for key in data:
         if key not in (*SECTIONS, "allow"):
-            raise where.error(key, None, f"unknown section or key {key!r}")
+            raise where.error(key, None, f"unknown section or key {shown(key)}")
     for section, keys in SECTIONS.items():
         table = data.get(section, {})
         if not isinstance(table, dict):
             raise where.error(section, None, f"{section!r} must be a table: [{section}]")
         for key in table:
             if key not in keys:
-                raise where.error(key, section, f"unknown key {key!r} in [{section}]")
+                raise where.error(key, section, f"unknown key {shown(key)} in [{section}]")
 
     organisation = data.get("organisation", {})
     pending = data.get("pending", {})
@@ -150,24 +156,27 @@ def _rules(raw: Any, where: _Locator) -> tuple[Rule, ...]:
     rules: list[Rule] = []
     for index, entry in enumerate(raw):
         section = f"allow#{index}"
+        if not isinstance(entry, dict):  # allow = [1], allow = [[]]: an array, not [[allow]]
+            raise where.error("allow", None, "allow rules are written as [[allow]] tables")
         for key in entry:
             if key not in ("name", *RULE_FIELDS):
-                raise where.error(key, section, f"unknown key {key!r} in an [[allow]] rule")
+                raise where.error(key, section, f"unknown key {shown(key)} in an [[allow]] rule")
         name = entry.get("name", f"allow #{index + 1}")
         if not isinstance(name, str) or not name.strip():
             raise where.error("name", section, "a rule's name must be a non-empty string")
         if any(r.name == name for r in rules):
-            raise where.error("name", section, f"two [[allow]] rules are named {name!r}")
+            raise where.error("name", section, f"two [[allow]] rules are named {shown(name)}")
         patterns = {f: _globs(entry[f], where, f, section) for f in RULE_FIELDS if f in entry}
         if not patterns:
             raise where.error(
                 "name" if "name" in entry else "allow", section,
-                f"rule {name!r} names no field to match, so it would allow everything",
+                f"rule {shown(name)} names no field to match, so it would allow everything",
             )  # fmt: skip
         if all(any(set(p) == {"*"} for p in globs) for globs in patterns.values()):
             raise where.error(
                 next(iter(patterns)), section,
-                f"rule {name!r} matches every connection ('*' in each field), so it would allow everything",
+                f"rule {shown(name)} matches every connection ('*' in each field), "
+                "so it would allow everything",
             )  # fmt: skip
         rules.append(Rule(name, patterns))
     return tuple(rules)
@@ -179,7 +188,7 @@ def _globs(value: Any, where: _Locator, key: str, section: str) -> tuple[str, ..
         raise where.error(key, section, f"{key} is empty: it could never match")
     for glob in globs:
         if not _GLOB.fullmatch(glob) or glob.count("[") != glob.count("]"):
-            raise where.error(key, section, f"bad glob {glob!r} in {key}")
+            raise where.error(key, section, f"bad glob {shown(glob)} in {key}")
     return globs
 
 
@@ -200,6 +209,8 @@ def _text(table: dict[str, Any], key: str, where: _Locator, section: str) -> str
     value = table.get(key, DEFAULT_DESCRIPTION)
     if not isinstance(value, str):
         raise where.error(key, section, f"{key} must be a string")
+    if "\0" in value:  # TOML can write one ("\u0000"); no argv can carry it to az
+        raise where.error(key, section, f"{key} must not hold a NUL character")
     return value
 
 

@@ -87,12 +87,34 @@ class _Step:
     error: AzpeError | None = None
 
 
-def not_ready_error(server: Server) -> ServerNotReady:
-    busy = " (an operation is running on it)" if server.state.lower() == "updating" else ""
-    return ServerNotReady(
-        f"server {server.name} is {server.state}{busy}, not Ready",
-        hint="Pass --wait-ready SECONDS to wait for it, or retry when the server is Ready.",
-    )
+# Server states that do not turn Ready by themselves: waiting for them is waiting in vain.
+STARTABLE_STATES = ("stopped",)
+STUCK_STATES = ("stopped", "disabled", "dropping")
+
+
+def cannot_become_ready(server: Server) -> bool:
+    return server.state.lower() in STUCK_STATES
+
+
+def not_ready_error(server: Server, *, waited: float | None = None) -> ServerNotReady:
+    """``waited``: how long --wait-ready waited, when it ran out."""
+    state = server.state.lower()
+    busy = " (an operation is running on it)" if state == "updating" else ""
+    if state in STARTABLE_STATES:
+        hint = (
+            f"Start it first: az postgres flexible-server start -g {server.resource_group} -n {server.name}"
+        )
+    elif state in STUCK_STATES:
+        hint = f"A {server.state} server does not become Ready by itself; check it in the portal."
+    elif waited is not None:
+        hint = "Retry when the server is Ready."
+    else:
+        hint = "Pass --wait-ready SECONDS to wait for it, or retry when the server is Ready."
+    if waited is not None:
+        return ServerNotReady(
+            f"server {server.name} was still {server.state}{busy} after {waited:g}s, not Ready", hint=hint
+        )
+    return ServerNotReady(f"server {server.name} is {server.state}{busy}, not Ready", hint=hint)
 
 
 class TargetWrite:

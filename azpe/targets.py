@@ -1,7 +1,7 @@
 """What the user asked for: validated targets and scopes, before any az call.
 
 Targets combine: ``-g RG -s SERVER -n NAME`` (``-n`` repeatable), ``--id ID`` (repeatable),
-``--id -`` (stdin: IDs or JSON objects with an ``id``), and ``--status S`` selecting every
+``--id -`` (stdin: IDs, or the JSON azpe and jq print), and ``--status S`` selecting every
 connection in that status within a scope (a server, a resource group, or the subscription).
 """
 
@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any, TextIO
 
-from azpe.errors import UsageError
+from azpe.errors import UsageError, shown
 from azpe.ids import (
     ConnectionRef,
     ServerRef,
@@ -40,6 +41,11 @@ class Selection:
     statuses: tuple[str, ...]
     scope: Scope
 
+    @property
+    def empty(self) -> bool:
+        """Nothing to do: ``--id -`` read no target from stdin, and nothing else was asked."""
+        return not self.connections and not self.statuses
+
 
 def normalise_statuses(values: Iterable[str]) -> tuple[str, ...]:
     known = {s.lower(): s for s in KNOWN_STATUSES}
@@ -48,7 +54,7 @@ def normalise_statuses(values: Iterable[str]) -> tuple[str, ...]:
         status = known.get(value.strip().lower())
         if status is None:
             raise UsageError(
-                f"invalid --status {value!r}",
+                f"invalid --status {shown(value)}",
                 hint=f"Use one of: {', '.join(KNOWN_STATUSES)}.",
             )
         if status not in out:
@@ -59,8 +65,9 @@ def normalise_statuses(values: Iterable[str]) -> tuple[str, ...]:
 def build_scope(
     resource_group: str | None, server: str | None, server_id: str | None, subscription: str | None
 ) -> Scope:
-    if server_id:
-        if resource_group or server:
+    # "is not None": an empty value is invalid (options.text refuses it), never "not given".
+    if server_id is not None:
+        if resource_group is not None or server is not None:
             raise UsageError("give either --server-id or -g/-s, not both")
         return Scope(server=parse_server_id(server_id))
     if server is not None and resource_group is None:
@@ -72,37 +79,136 @@ def build_scope(
     return Scope(resource_group=resource_group)
 
 
+def stdin_text(stream: TextIO) -> str:
+    """All of stdin as text, decoded strictly in the stream's encoding (UTF-8 under a UTF-8
+    locale) from its bytes - bytes that do not decode are an error with their line, not a
+    crash nor surrogates - and without a leading byte-order mark (Windows tools write one)."""
+    buffer = getattr(stream, "buffer", None)
+    if buffer is None:  # a text-only stream (already decoded)
+        return stream.read().removeprefix("\ufeff")
+    data: bytes = buffer.read()
+    encoding = stream.encoding or "utf-8"
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise UsageError(f"stdin line {line}: not {encoding} text") from None
+    return text.removeprefix("\ufeff")
+
+
 def parse_stdin_targets(text: str) -> list[ConnectionRef]:
-    """One target per line: an ID or a JSON object with an ``id``; blanks and ``#`` skipped."""
+    """Targets from stdin, in each shape that azpe and jq print: one ID per line, JSON lines,
+    JSON objects one after another (pretty-printed too), a JSON array of records or of IDs
+    (azpe's default output), and JSON strings (jq without -r). An object's target is its
+    ``id``. Blank lines and lines starting with ``#`` are skipped. A bad target fails the
+    whole input, with the number of the line it starts on."""
     refs: list[ConnectionRef] = []
-    # Split on "\n" only: JSON lines may hold U+2028 and friends raw inside strings.
-    for number, raw_line in enumerate(text.split("\n"), start=1):
-        line = raw_line.strip()
-        if not line or line.startswith("#"):
-            continue
+    for number, value in _StdinValues(text).read():
         try:
-            refs.append(parse_connection_id(_id_of_line(line)))
+            refs.append(parse_connection_id(_target_id(value)))
         except UsageError as exc:
-            hint = exc.hint
-            if line.startswith("["):
-                hint = "stdin takes one target per line: pipe 'azpe list -o jsonl' or '-o ids'."
-            raise UsageError(f"stdin line {number}: {exc.message}", hint=hint) from None
+            raise UsageError(f"stdin line {number}: {exc.message}", hint=exc.hint) from None
     return refs
 
 
-def _id_of_line(line: str) -> str:
-    if not line.startswith("{"):
-        return line
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"not valid JSON ({exc.msg})") from None
-    except (ValueError, RecursionError):  # e.g. a huge integer, or absurd nesting
-        raise UsageError("not valid JSON (too large or too deeply nested)") from None
-    value = obj.get("id") if isinstance(obj, dict) else None
-    if not isinstance(value, str):
+def _target_id(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        found = value.get("id")
+        if isinstance(found, str):
+            return found
         raise UsageError("JSON object without a string 'id' field")
-    return value
+    raise UsageError("neither a connection ID nor a JSON object with an 'id'")
+
+
+_JSON_START = '{["'
+_JSON_SPACE = " \t\r\n"
+
+
+class _StdinValues:
+    """Reads stdin's text into (line number, value) pairs: an ID line as its text, a JSON value
+    as decoded (each item of a top-level array on its own)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+        self._line, self._counted = 1, 0  # the line number of position ``_counted``
+        self._decoder = json.JSONDecoder()
+
+    def line(self, pos: int) -> int:
+        """The line number of ``pos``, counted on from the last position asked for."""
+        # Count "\n" only: JSON strings may hold U+2028 and friends raw.
+        if pos >= self._counted:
+            self._line += self.text.count("\n", self._counted, pos)
+        else:
+            self._line -= self.text.count("\n", pos, self._counted)
+        self._counted = pos
+        return self._line
+
+    def read(self) -> list[tuple[int, Any]]:
+        values: list[tuple[int, Any]] = []
+        text, at_line_start = self.text, True
+        while self.pos < len(text):
+            ch = text[self.pos]
+            if ch == "\n":
+                self.pos += 1
+                at_line_start = True
+            elif ch.isspace():
+                self.pos += 1
+            elif ch in _JSON_START:
+                if ch == "[":
+                    values += self._array()
+                else:
+                    values.append((self.line(self.pos), self._value()))
+                at_line_start = False
+            elif not at_line_start:
+                raise self._error(self.pos, "unexpected text after a JSON value on the same line")
+            else:
+                end = text.find("\n", self.pos)
+                end = len(text) if end < 0 else end
+                line = text[self.pos : end].strip()
+                if not line.startswith("#"):
+                    values.append((self.line(self.pos), line))
+                self.pos = end
+        return values
+
+    def _value(self) -> Any:
+        start = self.pos
+        try:
+            value, self.pos = self._decoder.raw_decode(self.text, start)
+        except json.JSONDecodeError as exc:
+            raise self._error(start, f"not valid JSON ({exc.msg})") from None
+        except (ValueError, RecursionError):  # e.g. a huge integer, or absurd nesting
+            raise self._error(start, "not valid JSON (too large or too deeply nested)") from None
+        return value
+
+    def _array(self) -> list[tuple[int, Any]]:
+        """A top-level array's items, each with the line it starts on."""
+        start = self.pos
+        self.pos += 1  # the "["
+        items: list[tuple[int, Any]] = []
+        self._skip_json_space()
+        if self.text.startswith("]", self.pos):
+            self.pos += 1
+            return items
+        while True:
+            self._skip_json_space()
+            items.append((self.line(self.pos), self._value()))
+            self._skip_json_space()
+            ch = self.text[self.pos : self.pos + 1]
+            self.pos += 1
+            if ch == "]":
+                return items
+            if ch != ",":
+                raise self._error(start, "not valid JSON (an array not closed by ']')")
+
+    def _skip_json_space(self) -> None:
+        while self.pos < len(self.text) and self.text[self.pos] in _JSON_SPACE:
+            self.pos += 1
+
+    def _error(self, pos: int, message: str) -> UsageError:
+        return UsageError(f"stdin line {self.line(pos)}: {message}")
 
 
 def build_selection(
@@ -113,15 +219,18 @@ def build_selection(
     statuses: Iterable[str],
     read_stdin: Callable[[], str] | None = None,
 ) -> Selection:
-    """Validate every target; raises ``UsageError`` before anything runs."""
+    """Validate every target; raises ``UsageError`` before anything runs. No target at all is
+    an error, unless stdin was to give them: an empty stdin (a quiet night) is nothing to do."""
     refs: list[ConnectionRef] = []
     names = list(names)
     if names:
         if scope.server is None:
             raise UsageError("-n/--name needs the server: -g RG -s SERVER (or --server-id)")
         refs += [ConnectionRef(scope.server, validate_connection_name(n)) for n in names]
+    read_from_stdin = False
     for value in ids:
         if value == STDIN:
+            read_from_stdin = True
             if read_stdin is None:
                 raise UsageError("--id - reads targets from stdin, which is not available here")
             refs += parse_stdin_targets(read_stdin())
@@ -129,7 +238,7 @@ def build_selection(
             refs.append(parse_connection_id(value))
     wanted = normalise_statuses(statuses)
     unique = list({ref.key: ref for ref in refs}.values())
-    if not unique and not wanted:
+    if not unique and not wanted and not read_from_stdin:  # an empty stdin: nothing to do
         raise UsageError(
             "no targets given",
             hint="Name connections with -g RG -s SERVER -n NAME, --id ID, --id - (stdin), "

@@ -12,13 +12,16 @@ fi
 
 export PATH="$PWD/.venv/bin:$PATH"
 export AZPE_AZ="$PWD/.venv-az/bin/az"
-export AZPE_SANDBOX_DIR="$PWD/.sandbox/demo"
+# Its own sandbox directory, made afresh (AZPE_DEMO_DIR: where, for the demo's own test).
+export AZPE_SANDBOX_DIR="${AZPE_DEMO_DIR:-$PWD/.sandbox/demo}"
 rm -rf "$AZPE_SANDBOX_DIR"
 trap 'azpe sandbox stop >/dev/null 2>&1 || true' EXIT INT TERM
 
-step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
-run() { step "$*"; "$@"; }
-run_allow_fail() { step "$*"; "$@" || echo "(exit code $?)"; }
+# Echo a command as a shell reads it back: each argument quoted where it needs it.
+say() { printf '\n\033[1m$ %s\033[0m\n' "$1"; }
+quoted() { "$PWD/.venv/bin/python" -c 'import shlex, sys; print(shlex.join(sys.argv[1:]))' "$@"; }
+run() { say "$(quoted "$@")"; "$@"; }
+run_allow_fail() { say "$(quoted "$@")"; "$@" || echo "(exit code $?)"; }
 
 run azpe sandbox start
 eval "$(azpe sandbox env)"
@@ -27,11 +30,12 @@ RG=rg-data
 SERVER=pg-orders
 run azpe server show -g $RG -s $SERVER -o table
 run azpe list -g $RG -s $SERVER -o table
-run azpe reject -g $RG -s $SERVER --status Pending --dry-run -o tsv --query '[].join(` `, command)'
-run azpe reject -g $RG -s $SERVER --status Pending --yes \
-    -d "Not an approved endpoint of ours; ask the DBA team" -o table
+WHY="Not an approved endpoint of ours; ask the DBA team"
+# The plan: each write's exact az argv, one command line per target, as a shell reads it.
+run azpe reject -g $RG -s $SERVER --status Pending -d "$WHY" --dry-run -o tsv --query '[].[command]'
+run azpe reject -g $RG -s $SERVER --status Pending -d "$WHY" --yes -o table
 run azpe list -g $RG -s $SERVER -o table
-step "azpe list -g $RG -s $SERVER --status Rejected -o ids | azpe reject --id - -o table   # re-run: a no-op"
+say "azpe list -g $RG -s $SERVER --status Rejected -o ids | azpe reject --id - -o table   # re-run: a no-op"
 azpe list -g $RG -s $SERVER --status Rejected -o ids | azpe reject --id - -o table
 APPROVED=$(azpe list -g $RG -s $SERVER --status Approved -o tsv --query '[].name')
 run_allow_fail azpe reject -g $RG -s $SERVER -n "$APPROVED" -o table

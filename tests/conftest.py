@@ -26,3 +26,4 @@ def no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("azpe.retry.DEFAULT_WAIT", wait_none())
     monkeypatch.setattr("azpe.retry.DEFAULT_POLL", wait_none())
     monkeypatch.setattr("azpe.retry.BUSY_POLL", wait_none())
+    monkeypatch.setattr("azpe.capacity.AZ_START_CPU_SECONDS", 0.0)  # az starts are not paced

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import multiprocessing
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from azpe.audit import AuditLog
-from azpe.errors import UsageError
+from azpe.errors import AzureError, UsageError
 from azpe.ids import ConnectionRef, ServerRef
 from azpe.models import Connection
 from azpe.outcomes import Outcome, TargetResult
@@ -54,3 +58,165 @@ def test_concurrent_writers_never_interleave_partial_lines(tmp_path: Path) -> No
 def test_an_unwritable_audit_log_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="cannot open audit log"):
         AuditLog(tmp_path / "missing-dir" / "audit.jsonl", command="reject", identity=None)
+
+
+# -- whole lines or nothing ---------------------------------------------------------------------
+
+
+def lines_of(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_bytes().decode().split("\n")[:-1]]
+
+
+def test_a_line_after_a_torn_one_starts_on_its_own_line(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    path.write_bytes(b'{"kept": 1}\n{"torn by a crash": ')  # what a kill -9 mid-write leaves
+    log = AuditLog(path, command="reject", identity=None)
+    log.outcome(result("pe-1.1", padding=0))
+    log.outcome(result("pe-2.1", padding=0))
+    lines = path.read_bytes().split(b"\n")
+    assert lines[:2] == [b'{"kept": 1}', b'{"torn by a crash": ']  # never rewritten
+    assert [json.loads(line)["connectionId"].rsplit("/", 1)[-1] for line in lines[2:-1]] == [
+        "pe-1.1",
+        "pe-2.1",
+    ]
+    assert lines[-1] == b""  # ends in a newline
+
+
+def test_an_empty_file_gets_no_leading_newline(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    path.touch()
+    AuditLog(path, command="reject", identity=None).outcome(result("pe-1.1", padding=0))
+    assert path.read_bytes().startswith(b'{"time":')
+
+
+class FailingDisk:
+    """os.write and os.fsync as a disk that fills up (or fails) part-way through a line."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *, room: int, fsync_error: int | None = None) -> None:
+        self.room = room  # bytes the disk still takes
+        self.fsync_error = fsync_error
+        self.real_write = os.write
+        self.real_fsync = os.fsync
+        monkeypatch.setattr("azpe.audit.os.write", self.write)
+        monkeypatch.setattr("azpe.audit.os.fsync", self.fsync)
+
+    def write(self, fd: int, data: bytes) -> int:
+        if self.room <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        written = self.real_write(fd, bytes(data[: self.room]))  # a short write, as a full disk does
+        self.room -= written
+        return written
+
+    def fsync(self, fd: int) -> None:
+        if self.fsync_error is not None:
+            raise OSError(self.fsync_error, os.strerror(self.fsync_error))
+        self.real_fsync(fd)
+
+
+@pytest.mark.parametrize("before", [b"", b'{"kept": 1}\n', b'{"kept": 1}\n{"torn": '])
+@pytest.mark.parametrize("room", [0, 1, 100])
+def test_a_failed_append_leaves_the_file_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, before: bytes, room: int
+) -> None:
+    path = tmp_path / "audit.jsonl"
+    path.write_bytes(before)
+    log = AuditLog(path, command="reject", identity=None)
+    FailingDisk(monkeypatch, room=room)
+    with pytest.raises(AzureError, match=r"cannot write the audit log .*No space left on device") as caught:
+        log.outcome(result("pe-1.1", padding=0))
+    assert caught.value.code == "AuditLogFailed"
+    assert path.read_bytes() == before
+
+
+def test_a_line_whose_fsync_fails_is_taken_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "audit.jsonl"
+    path.write_bytes(b'{"kept": 1}\n')
+    log = AuditLog(path, command="reject", identity=None)
+    disk = FailingDisk(monkeypatch, room=10**6, fsync_error=errno.EIO)
+    with pytest.raises(AzureError, match="Input/output error"):
+        log.outcome(result("pe-1.1", padding=0))
+    disk.fsync_error = None
+    assert path.read_bytes() == b'{"kept": 1}\n'  # not there: it was reported as not written
+
+
+def test_a_log_that_can_be_appended_to_but_not_read_still_takes_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "audit.jsonl"
+    path.write_bytes(b'{"kept": 1}\n')
+    real_open = os.open
+
+    def write_only(file: str, flags: int, mode: int = 0o777) -> int:  # as mode 0200 is, for non-root
+        if flags & os.O_RDWR:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), file)
+        return real_open(file, flags, mode)
+
+    monkeypatch.setattr("azpe.audit.os.open", write_only)
+    AuditLog(path, command="reject", identity=None).outcome(result("pe-1.1", padding=0))
+    assert len(lines_of(path)) == 2
+
+
+# A real full disk: a 16 KiB tmpfs in a mount namespace of its own (where unshare may run).
+FULL_DISK = r"""
+import json, os, sys
+from pathlib import Path
+from azpe.audit import AuditLog
+from azpe.errors import AzureError
+from tests.test_audit import result
+
+small, copy = Path(sys.argv[1]), Path(sys.argv[2])
+path = small / "audit.jsonl"
+path.write_bytes(b'{"kept": 1}\n')
+log = AuditLog(path, command="reject", identity=None)
+written = 0
+try:
+    while True:
+        log.outcome(result(f"pe-{written}.1", padding=written * 37 % 500))
+        written += 1
+except AzureError as exc:
+    error = exc.message
+os.truncate(small / "ballast", 0)  # room again: the next line must not be glued onto a torn one
+log.outcome(result("pe-after.1", padding=0))
+copy.write_bytes(path.read_bytes())
+print(json.dumps({"written": written, "error": error}))
+"""
+
+
+def unshare_mount() -> list[str] | None:
+    for argv in (["unshare", "--mount"], ["unshare", "--user", "--map-root-user", "--mount"]):
+        try:
+            if subprocess.run([*argv, "true"], capture_output=True, check=False).returncode == 0:
+                return argv
+        except OSError:
+            return None
+    return None
+
+
+def test_on_a_real_full_disk_every_line_is_whole(tmp_path: Path) -> None:
+    unshare = unshare_mount()
+    if unshare is None:
+        pytest.skip("cannot create a mount namespace here (unshare --mount)")
+    small, copy = tmp_path / "small", tmp_path / "after.jsonl"
+    small.mkdir()
+    # ballast takes most of the space, so that the log fills up within a few lines
+    script = (
+        'mount -t tmpfs -o size=16k tmpfs "$1" && head -c 12000 /dev/zero > "$1/ballast" '
+        '&& exec "$3" -c "$4" "$1" "$2"'
+    )
+    done = subprocess.run(
+        [*unshare, "sh", "-c", script, "sh", str(small), str(copy), sys.executable, FULL_DISK],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parents[1],
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["written"] >= 1 and "No space left on device" in report["error"]
+    data = copy.read_bytes()
+    assert data.startswith(b'{"kept": 1}\n')
+    assert data.endswith(b"\n")
+    records = lines_of(copy)  # every line whole JSON: nothing torn, nothing glued
+    assert len(records) == 1 + report["written"] + 1
+    assert records[-1]["connectionId"].endswith("/pe-after.1")  # type: ignore[union-attr]

@@ -87,10 +87,16 @@ def test_server_show_as_a_table(fp: FakeProcess, fake_az: str) -> None:
     fp.register(show_argv(fake_az), stdout=orders())
     result = run("server", "show", "-g", RG, "-s", SERVER, "-o", "table")
     assert result.exit_code == 0, result.stderr
-    lines = result.stdout.splitlines()
-    assert lines[0].split()[:2] == ["Name", "Resource"]
-    assert lines[2].split()[:4] == [SERVER, RG, "Ready", "Disabled"]
-    assert "Pending=1 Approved=1 Rejected=1" in lines[2]
+    # One record: a field per line, not one row as wide as all of them.
+    assert [line.split() for line in result.stdout.splitlines()] == [
+        ["Id", server_id()],
+        ["Name", SERVER],
+        ["Subscription", SUB],
+        ["Resource", "Group", RG],
+        ["State", "Ready"],
+        ["Public", "Network", "Access", "Disabled"],
+        ["Connections", "Pending=1", "Approved=1", "Rejected=1"],
+    ]
 
 
 def test_server_show_needs_a_server(fp: FakeProcess, fake_az: str) -> None:
@@ -101,20 +107,62 @@ def test_server_show_needs_a_server(fp: FakeProcess, fake_az: str) -> None:
     assert len(fp.calls) == 0
 
 
-def test_server_show_of_a_missing_server_exits_3(fp: FakeProcess, fake_az: str) -> None:
-    missing = sdk_error(
+def missing_server(name: str, rg: str = RG) -> str:
+    """az's stderr for a server that is not there, as ARM words it (with its link)."""
+    return sdk_error(
         "ResourceNotFound",
-        "The Resource 'Microsoft.DBforPostgreSQL/flexibleServers/pg-orders' "
-        "under resource group 'rg-data' was not found.",
+        f"The Resource 'Microsoft.DBforPostgreSQL/flexibleServers/{name}' under resource group '{rg}' "
+        "was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix",
     )
-    fp.register(show_argv(fake_az), returncode=3, stderr=missing)
-    result = run("server", "show", "-g", RG, "-s", SERVER)
+
+
+def test_server_show_of_a_missing_server_names_it_and_the_servers_there_are(
+    fp: FakeProcess, fake_az: str
+) -> None:
+    fp.register(show_argv(fake_az, server="pg-ordrs"), returncode=3, stderr=missing_server("pg-ordrs"))
+    fp.register(list_argv(fake_az, rg=RG), stdout=two_servers())
+    result = run("server", "show", "-g", RG, "-s", "pg-ordrs")
     assert result.exit_code == 3
     assert result.stdout == ""
-    assert result.stderr.startswith(
-        "azpe: error: The Resource 'Microsoft.DBforPostgreSQL/flexibleServers/pg-orders'"
+    assert result.stderr == (
+        "azpe: error: server 'pg-ordrs' not found in resource group 'rg-data'\n"
+        "azpe: hint: Did you mean 'pg-orders'? Flexible servers in rg-data: pg-billing, pg-orders.\n"
     )
-    assert len(fp.calls) == 1  # not found is not retried
+    assert "aka.ms" not in result.stderr
+    assert fp.call_count(show_argv(fake_az, server="pg-ordrs")) == 1  # not found is not retried
+
+
+def test_a_missing_server_in_a_group_without_servers(fp: FakeProcess, fake_az: str) -> None:
+    fp.register(show_argv(fake_az), returncode=3, stderr=missing_server(SERVER))
+    fp.register(list_argv(fake_az, rg=RG), stdout="[]")
+    result = run("list", "-g", RG, "-s", SERVER)
+    assert result.exit_code == 3
+    assert "azpe: hint: There are no flexible servers in rg-data." in result.stderr
+
+
+def test_a_missing_server_whose_group_cannot_be_listed_still_says_what_is_missing(
+    fp: FakeProcess, fake_az: str
+) -> None:
+    fp.register(show_argv(fake_az), returncode=3, stderr=missing_server(SERVER))
+    fp.register(
+        list_argv(fake_az, rg=RG),
+        returncode=1,
+        stderr=network_error("Forbidden", "AuthorizationFailed", "no"),
+    )
+    result = run("server", "show", "-g", RG, "-s", SERVER)
+    assert result.exit_code == 3
+    assert result.stderr.startswith("azpe: error: server 'pg-orders' not found in resource group 'rg-data'\n")
+    assert "az postgres flexible-server list -g rg-data" in result.stderr
+
+
+def test_a_missing_server_named_by_id_is_looked_for_in_the_ids_subscription(
+    fp: FakeProcess, fake_az: str
+) -> None:
+    fp.register(show_argv(fake_az, sub=SUB), returncode=3, stderr=missing_server(SERVER))
+    fp.register(list_argv(fake_az, rg=RG, sub=SUB), stdout=two_servers())
+    result = run("show", "--id", connection_id(PE1))
+    assert result.exit_code == 3
+    assert "Did you mean 'pg-orders'?" in result.stderr
 
 
 # -- list -----------------------------------------------------------------------------------------
@@ -291,6 +339,18 @@ def test_list_when_not_logged_in_exits_4(fp: FakeProcess, fake_az: str) -> None:
     assert "azpe: hint: Run 'az login' first." in result.stderr
 
 
+def test_a_server_in_a_missing_resource_group_names_the_group(fp: FakeProcess, fake_az: str) -> None:
+    fp.register(
+        show_argv(fake_az, rg="rg-x"),
+        returncode=3,
+        stderr=sdk_error("ResourceGroupNotFound", "Resource group 'rg-x' could not be found."),
+    )
+    result = run("server", "show", "-g", "rg-x", "-s", SERVER)
+    assert result.exit_code == 3
+    assert result.stderr.startswith("azpe: error: resource group 'rg-x' not found\n")
+    assert len(fp.calls) == 1  # no listing of a group that is not there
+
+
 def test_list_of_a_missing_resource_group_exits_3(fp: FakeProcess, fake_az: str) -> None:
     fp.register(
         list_argv(fake_az, rg="rg-x"),
@@ -299,7 +359,8 @@ def test_list_of_a_missing_resource_group_exits_3(fp: FakeProcess, fake_az: str)
     )
     result = run("list", "-g", "rg-x")
     assert result.exit_code == 3
-    assert "Resource group 'rg-x' could not be found." in result.stderr
+    assert result.stderr.startswith("azpe: error: resource group 'rg-x' not found\n")
+    assert "az group list" in result.stderr
 
 
 def test_list_with_unexpected_az_output_exits_1(fp: FakeProcess, fake_az: str) -> None:
@@ -425,7 +486,7 @@ def test_show_when_forbidden_exits_4(fp: FakeProcess, fake_az: str) -> None:
         ("ids", lambda out: out == f"{connection_id(PE1)}\n"),
         ("jsonl", lambda out: json.loads(out)["name"] == PE1 and out.count("\n") == 1),
         ("tsv", lambda out: out.split("\t")[:2] == [connection_id(PE1), PE1]),
-        ("table", lambda out: out.splitlines()[2].startswith(PE1)),
+        ("table", lambda out: out.splitlines()[1].split() == ["Name", PE1]),
         ("none", lambda out: out == ""),
     ],
 )

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import io
+import json
 import subprocess
+import sys
 
 import pytest
 from pytest_subprocess import FakeProcess
 
+from azpe.cli import app
 from tests.azsamples import (
+    RG,
+    SERVER,
     SUB,
     conn,
     connection_id,
@@ -17,7 +23,7 @@ from tests.azsamples import (
     sdk_error,
     server_json,
 )
-from tests.clihelp import records, run, show_argv, write_argv
+from tests.clihelp import list_argv, records, run, show_argv, write_argv
 
 PE1 = "pe-foreign.11111111-1111-1111-1111-111111111111"
 PE2 = "pe-other.22222222-2222-2222-2222-222222222222"
@@ -228,16 +234,33 @@ def test_permanent_403_exits_4_without_retrying(fp: FakeProcess, fake_az: str) -
     assert fp.call_count(write_argv(fake_az, "reject", PE1, sub=SUB)) == 1
 
 
-def test_server_not_found_exits_3(fp: FakeProcess, fake_az: str) -> None:
+def test_server_not_found_exits_3_and_says_which_servers_there_are(fp: FakeProcess, fake_az: str) -> None:
     missing = sdk_error(
         "ResourceNotFound",
-        "The Resource 'Microsoft.DBforPostgreSQL/flexibleServers/pg-orders' "
-        "under resource group 'rg-data' was not found.",
+        "The Resource 'Microsoft.DBforPostgreSQL/flexibleServers/pg-ordres' "
+        "under resource group 'rg-data' was not found. For more details please go to https://aka.ms/x",
     )
-    fp.register(show_argv(fake_az), returncode=3, stderr=missing)
-    result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", PE1)
+    fp.register(show_argv(fake_az, server="pg-ordres"), returncode=3, stderr=missing)
+    fp.register(list_argv(fake_az, rg="rg-data"), stdout=dumps([server_json([conn(PE1)])]))
+    result = run("reject", "-g", "rg-data", "-s", "pg-ordres", "-n", PE1, "-n", PE2)
     assert result.exit_code == 3
-    assert records(result)[0]["error"]["code"] == "ResourceNotFound"
+    for record in records(result):
+        assert record["error"] == {
+            "code": "ResourceNotFound",
+            "message": "server 'pg-ordres' not found in resource group 'rg-data'",
+        }
+    assert result.stderr.count("Did you mean 'pg-orders'?") == 2  # one line per target ...
+    assert fp.call_count(list_argv(fake_az, rg="rg-data")) == 1  # ... from one listing
+    assert "aka.ms" not in result.stdout + result.stderr
+
+
+def test_a_missing_connection_suggests_the_one_meant(fp: FakeProcess, fake_az: str) -> None:
+    fp.register(show_argv(fake_az), stdout=pending_server())
+    result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", "pe-foreign", "--dry-run")
+    assert result.exit_code == 3
+    assert f"azpe: hint: Did you mean '{PE1}'? List them with: azpe list -g rg-data -s pg-orders" in (
+        result.stderr
+    )
 
 
 def test_connection_not_found_exits_3(fp: FakeProcess, fake_az: str) -> None:
@@ -446,14 +469,45 @@ def test_an_audit_log_that_cannot_be_written_stops_cleanly(fp: FakeProcess, fake
 def test_an_empty_resource_group_is_named_as_the_problem(fp: FakeProcess, fake_az: str) -> None:
     result = run("reject", "-g", "", "-s", "pg-orders", "-n", PE1)
     assert result.exit_code == 2
-    assert "invalid resource group name ''" in result.stderr
+    assert "'-g' / '--resource-group': must not be empty" in result.stderr
 
 
-def test_a_json_array_on_stdin_gets_a_hint(fp: FakeProcess, fake_az: str) -> None:
-    result = run("reject", "--id", "-", stdin='[\n  {"id": "x"}\n]\n')
+def test_azpes_default_json_output_feeds_a_write_on_stdin(fp: FakeProcess, fake_az: str) -> None:
+    """``azpe list ... | azpe reject --id -``: list's default output is a pretty JSON array."""
+    fp.register(show_argv(fake_az), stdout=pending_server())
+    listed = run("list", "-g", "rg-data", "-s", "pg-orders", "--status", "Pending")
+    assert listed.stdout.startswith("[\n  {")
+    fp.register(show_argv(fake_az, sub=SUB), stdout=pending_server())
+    result = run("reject", "--id", "-", "--dry-run", stdin=listed.stdout)
+    assert result.exit_code == 0, result.stderr
+    assert sorted(r["name"] for r in records(result)) == sorted([PE1, PE2])
+
+
+def test_a_bad_item_in_a_json_array_on_stdin_fails_with_its_line(fp: FakeProcess, fake_az: str) -> None:
+    stdin = f'[\n  {{"id": "{connection_id(PE1)}"}},\n  {{"id": "x"}}\n]\n'
+    result = run("reject", "--id", "-", stdin=stdin)
     assert result.exit_code == 2
-    assert "stdin line 1" in result.stderr
-    assert "-o jsonl" in result.stderr
+    assert result.stderr.startswith("azpe: error: stdin line 3: ")
+    assert len(fp.calls) == 0
+
+
+@pytest.mark.parametrize(("output", "stdout"), [("json", "[]\n"), ("jsonl", ""), ("table", ""), ("csv", "")])
+@pytest.mark.parametrize("stdin", ["", "\n# nothing tonight\n", "[]\n"])
+def test_an_empty_stdin_is_nothing_to_do(
+    fp: FakeProcess, fake_az: str, output: str, stdout: str, stdin: str
+) -> None:
+    result = run("reject", "--id", "-", "-o", output, "-d", "quiet night", stdin=stdin)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == stdout
+    assert result.stderr == "azpe: reject: no targets on stdin: nothing to do\n"
+    assert len(fp.calls) == 0
+
+
+def test_an_empty_stdin_with_other_targets_runs_those(fp: FakeProcess, fake_az: str) -> None:
+    fp.register(show_argv(fake_az, sub=SUB), stdout=pending_server())
+    result = run("reject", "--id", "-", "--id", connection_id(PE1), "--dry-run", stdin="")
+    assert result.exit_code == 0, result.stderr
+    assert [r["name"] for r in records(result)] == [PE1]
 
 
 def test_a_retry_waits_for_a_write_already_under_way_instead_of_writing_again(
@@ -486,6 +540,120 @@ def test_a_retry_is_not_made_when_a_re_read_shows_it_cannot_work(fp: FakeProcess
     assert fp.call_count(write_argv(fake_az, "approve", PE1, sub=SUB)) == 1  # never retried
 
 
+# -- the confirmation prompt ------------------------------------------------------------------------
+
+
+class TerminalInput(io.StringIO):
+    """stdin as a terminal with a person typing ``text``."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+class CtrlC(TerminalInput):
+    def readline(self, size: int | None = -1) -> str:
+        raise KeyboardInterrupt
+
+
+def at_a_terminal(monkeypatch: pytest.MonkeyPatch, answer: str | TerminalInput, *args: str) -> int:
+    """azpe as its console script runs it, stdin a terminal; the exit code."""
+    monkeypatch.setattr(sys, "stdin", answer if isinstance(answer, TerminalInput) else TerminalInput(answer))
+    with pytest.raises(SystemExit) as done:
+        app(list(args), prog_name="azpe")
+    return int(done.value.code or 0)
+
+
+HOSTILE_NAME = "pe-x\x1b]0;owned\x07\u202e.55555555-5555-5555-5555-555555555555"
+
+
+def hostile_server() -> str:
+    """A Pending connection whose name field (as az prints it) holds terminal controls."""
+    sneaky = conn("pe-x.55555555-5555-5555-5555-555555555555") | {"name": HOSTILE_NAME}
+    return dumps(server_json([conn(PE1), sneaky, conn(APP, "Approved")]))
+
+
+@pytest.mark.parametrize(
+    ("answer", "code", "how"),
+    [("n\n", 6, "not confirmed"), ("\n", 6, "not confirmed"), ("", 6, "not confirmed")],
+    ids=["no", "enter", "ctrl-d"],
+)
+def test_declining_at_the_prompt_prints_a_short_summary_not_every_record(
+    fp: FakeProcess, fake_az: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    answer: str, code: int, how: str,
+) -> None:  # fmt: skip
+    fp.register(show_argv(fake_az), stdout=pending_server())
+    exit_code = at_a_terminal(monkeypatch, answer, "reject", "-g", RG, "-s", SERVER, "--status", "Pending")
+    out, err = capsys.readouterr()
+    assert exit_code == code
+    assert out == ""  # no records: nothing was done
+    # A typed answer ends the prompt's line on the terminal (its echo); Ctrl-D does not, so azpe does.
+    prompt = "Reject them on 1 server(s)? [y/N] " + ("\n" if answer == "" else "")
+    assert err.endswith(f"\n{prompt}azpe: reject: {how}; nothing was written (2 skipped)\n")
+    assert err.count("\n") == (
+        5 if answer == "" else 4
+    )  # "about to", 2 connections, (the prompt), the summary
+    assert fp.call_count(write_argv(fake_az, "reject", PE1, sub=SUB)) == 0
+
+
+def test_ctrl_c_at_the_prompt_ends_its_line_and_exits_130(
+    fp: FakeProcess, fake_az: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fp.register(show_argv(fake_az), stdout=pending_server())
+    exit_code = at_a_terminal(monkeypatch, CtrlC(), "reject", "-g", RG, "-s", SERVER, "--status", "Pending")
+    out, err = capsys.readouterr()
+    assert exit_code == 130
+    assert out == ""
+    assert "[y/N] \nazpe: reject: interrupted at the prompt; nothing was written (2 skipped)\n" in err
+
+
+def test_yes_at_the_prompt_writes(
+    fp: FakeProcess, fake_az: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fp.register(show_argv(fake_az), stdout=pending_server())
+    fp.register(show_argv(fake_az, sub=SUB), stdout=pending_server(), occurrences=3)
+    for name in (PE1, PE2):
+        fp.register(write_argv(fake_az, "reject", name, sub=SUB), stdout=dumps(connection_raw(name)))
+    exit_code = at_a_terminal(monkeypatch, "y\n", "reject", "-g", RG, "-s", SERVER, "--status", "Pending")
+    out, err = capsys.readouterr()
+    assert exit_code == 0, err
+    assert [r["action"] for r in json.loads(out)] == ["rejected", "rejected"]
+
+
+def test_the_prompt_shows_names_from_azure_escaped(
+    fp: FakeProcess, fake_az: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fp.register(show_argv(fake_az), stdout=hostile_server())
+    at_a_terminal(monkeypatch, "n\n", "reject", "-g", RG, "-s", SERVER, "--status", "Pending")
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\x07" not in err and "\u202e" not in err
+    assert "  pg-orders/pe-x\\x1b]0;owned\\x07\\u202e.55555555-5555-5555-5555-555555555555 (Pending)\n" in err
+
+
+# -- error lines ------------------------------------------------------------------------------------
+
+
+def test_error_lines_escape_what_az_echoes_from_the_service(fp: FakeProcess, fake_az: str) -> None:
+    evil = network_error("Forbidden", "AuthorizationFailed", "denied\x1b[2J\x1b]0;x\x07\rfake line\u202e")
+    fp.register(show_argv(fake_az), stdout=pending_server())
+    fp.register(show_argv(fake_az, sub=SUB), stdout=pending_server())
+    fp.register(write_argv(fake_az, "reject", PE1, sub=SUB), returncode=1, stderr=evil)
+    result = run("reject", "-g", RG, "-s", SERVER, "-n", PE1)
+    assert result.exit_code == 4
+    assert [ch for ch in result.stderr if not ch.isprintable() and ch != "\n"] == []
+    assert "denied\\x1b[2J\\x1b]0;x\\x07\\rfake line\\u202e" in result.stderr
+    assert json.loads(result.stdout)[0]["error"]["message"].startswith("denied\x1b[2J")  # exact in JSON
+
+
+def test_verbose_logs_escape_azs_output(fp: FakeProcess, fake_az: str) -> None:
+    described = server_json([conn(PE1, description="a\x9b2J\u202eb"), conn(APP, "Approved")])
+    sneaky = json.dumps(described, indent=2, ensure_ascii=False)  # as az prints it: raw
+    fp.register(show_argv(fake_az), stdout=sneaky)
+    result = run("list", "-g", RG, "-s", SERVER, "-vv")
+    assert result.exit_code == 0, result.stderr
+    assert [ch for ch in result.stderr if not ch.isprintable() and ch != "\n"] == []
+    assert "a\\x9b2J\\u202eb" in result.stderr
+
+
 def test_the_guard_holds_its_server_and_the_other_servers_go_on(fp: FakeProcess, fake_az: str) -> None:
     """One rule for reject, delete and enforce: where the guard trips nothing is written; the
     other servers' writes run; the run exits 6."""
@@ -508,3 +676,56 @@ def test_the_guard_holds_its_server_and_the_other_servers_go_on(fp: FakeProcess,
     assert by_target[("pg-orders", PE1)]["error"]["code"] == "LockOutGuard"
     assert by_target[(other, PE1)]["action"] == "rejected"
     assert fp.call_count(write_argv(fake_az, "reject", PE1, sub=SUB)) == 0
+
+
+# -- --wait-ready ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("state", ["Stopped", "Disabled"])
+def test_a_server_that_cannot_become_ready_by_itself_is_not_waited_for(
+    fp: FakeProcess, fake_az: str, state: str
+) -> None:
+    fp.register(show_argv(fake_az), stdout=pending_server(state=state))
+    result = run("reject", "-g", RG, "-s", SERVER, "-n", PE1, "--wait-ready", "600")
+    assert result.exit_code == 5
+    assert len(fp.calls) == 1  # no polling: it would be in vain
+    assert f"server pg-orders is {state}, not Ready" in result.stderr
+    assert "--wait-ready" not in result.stderr and "waiting" not in result.stderr
+    if state == "Stopped":
+        assert "azpe: hint: Start it first: az postgres flexible-server start -g rg-data -n pg-orders" in (
+            result.stderr
+        )
+
+
+def test_wait_ready_says_what_it_waits_for_and_how_long_it_waited(fp: FakeProcess, fake_az: str) -> None:
+    fp.register(show_argv(fake_az), stdout=pending_server(state="Starting"))
+    fp.register(show_argv(fake_az, sub=SUB), stdout=pending_server(state="Starting"))
+    fp.register(show_argv(fake_az, sub=SUB), stdout=pending_server())
+    fp.register(write_argv(fake_az, "reject", PE1, sub=SUB), stdout=dumps(connection_raw(PE1)))
+    result = run("reject", "-g", RG, "-s", SERVER, "-n", PE1, "--wait-ready", "60")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0] == "azpe: server pg-orders is Starting: waiting up to 60s for it to be Ready"
+    assert lines[1].startswith("azpe: server pg-orders is still Starting after ")
+    assert lines[2].startswith("azpe: server pg-orders is Ready after ")
+
+
+def test_a_wait_that_ran_out_does_not_hint_to_wait(fp: FakeProcess, fake_az: str) -> None:
+    fp.register(show_argv(fake_az), stdout=pending_server(state="Starting"))
+    fp.register(show_argv(fake_az, sub=SUB), stdout=pending_server(state="Starting"))
+    fp.keep_last_process(True)
+    result = run("reject", "-g", RG, "-s", SERVER, "-n", PE1, "--wait-ready", "0.2")
+    assert result.exit_code == 5
+    assert "server pg-orders was still Starting after 0.2s, not Ready" in result.stderr
+    assert "azpe: hint: Retry when the server is Ready." in result.stderr
+    assert "Pass --wait-ready" not in result.stderr
+
+
+def test_a_server_that_stops_while_waited_for_fails_at_once(fp: FakeProcess, fake_az: str) -> None:
+    fp.register(show_argv(fake_az), stdout=pending_server(state="Starting"))
+    fp.register(show_argv(fake_az, sub=SUB), stdout=pending_server(state="Stopped"))
+    result = run("reject", "-g", RG, "-s", SERVER, "-n", PE1, "--wait-ready", "600")
+    assert result.exit_code == 5
+    assert len(fp.calls) == 2
+    assert "server pg-orders is Stopped, not Ready" in result.stderr
+    assert "Start it first" in result.stderr

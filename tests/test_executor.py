@@ -494,21 +494,21 @@ def test_a_second_ctrl_c_kills_at_once_and_re_reads(
 def test_a_server_not_ready_after_wait_ready_fails_its_targets(
     fp: FakeProcess, fake_az: str, client: AzClient
 ) -> None:
-    srv = server(state="Stopped")
+    srv = server(state="Starting")
     fp.register(show(fake_az), stdout=shown(srv))
     fp.keep_last_process(True)
     options = RunOptions(wait=wait_none(), poll=wait_none(), wait_ready=0.05)
     _, results = run(client, plan_for(Action.REJECT, [srv], [("pg-a", PE1), ("pg-a", PE2)]), options)
     for result in results.values():
         assert (result.outcome, result.error and result.error.code) == (Outcome.FAILED, "ServerNotReady")
-        assert result.error is not None and "still not Ready after 0.05s" in result.error.message
+        assert result.error is not None and "still Starting after 0.05s" in result.error.message
     assert fp.call_count(write(fake_az, PE1)) == 0
 
 
 def test_a_read_error_while_waiting_for_ready_keeps_its_own_exit_code(
     fp: FakeProcess, fake_az: str, client: AzClient
 ) -> None:
-    srv = server(state="Stopped")
+    srv = server(state="Starting")
     denied = network_error("Forbidden", "AuthorizationFailed", "no")
     fp.register(show(fake_az), returncode=1, stderr=denied)
     options = RunOptions(wait=wait_none(), poll=wait_none(), wait_ready=60)

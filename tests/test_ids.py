@@ -56,7 +56,6 @@ def _usage_error(fn: Callable[[str], Any], value: str) -> UsageError:
         "(x)",
         "_",
         "rg.1",
-        "grupa-żółw",
     ],
 )
 def test_valid_resource_group_names(name: str) -> None:
@@ -140,6 +139,36 @@ def test_invalid_subscriptions(value: str) -> None:
     assert _usage_error(validate_subscription, value).code == "InvalidSubscription"
 
 
+# Letters that Unicode case-folds (or that Python's Unicode regex classes take) as ASCII ones:
+# U+017F long s ~ s, U+212A Kelvin sign ~ k, U+0131 dotless i ~ i, U+0130 dotted capital I ~ i,
+# and letters and digits of other scripts. Azure names are ASCII here, all of them.
+NON_ASCII = ["\u017f", "\u212a", "\u0131", "\u0130", "\u00e9", "\u0430", "\u0663", "\uff41"]
+
+
+@pytest.mark.parametrize("letter", NON_ASCII)
+@pytest.mark.parametrize(
+    ("validate", "template", "code"),
+    [
+        (validate_server_name, "pg-{}ales", "InvalidServerName"),
+        (validate_resource_group, "rg-{}ata", "InvalidResourceGroupName"),
+        (validate_connection_name, "pe-{}.11111111-1111-1111-1111-111111111111", "InvalidConnectionName"),
+    ],
+)
+def test_names_are_ascii_only(validate: Callable[[str], str], template: str, code: str, letter: str) -> None:
+    assert _usage_error(validate, template.format(letter)).code == code
+
+
+def test_a_non_ascii_resource_group_is_refused_though_azure_would_take_it() -> None:
+    error = _usage_error(validate_resource_group, "grupa-\u017c\u00f3\u0142w")  # Polish letters
+    assert error.code == "InvalidResourceGroupName"
+
+
+def test_a_long_bad_value_is_cut_in_the_message() -> None:
+    error = _usage_error(validate_server_name, "x" * 10_000_000)
+    assert len(error.message) < 800
+    assert "10000000 characters" in error.message
+
+
 # -- IDs --------------------------------------------------------------------------------------
 
 CONN_ID = f"/subscriptions/{SUB}/resourceGroups/{RG}/{PROVIDER_PATH}/{SERVER}/privateEndpointConnections/{PE}"
@@ -196,6 +225,14 @@ def test_connection_id_keeps_the_case_of_rg_and_connection_names() -> None:
         CONN_ID.replace(f"/{RG}/", "/rg./"),
         server_id(SUB, RG, SERVER),  # a server ID is not a connection ID
         f"{CONN_ID}\n{CONN_ID}",
+        # letters that fold to ASCII ones, in the server, resource group, name and fixed parts
+        CONN_ID.replace(f"/{SERVER}/", "/pg-\u017fales/"),
+        CONN_ID.replace(f"/{SERVER}/", "/pg-\u212aeys/"),
+        CONN_ID.replace(f"/{RG}/", "/rg-\u0131t/"),
+        CONN_ID.replace(PE, "pe-\u0130t.1"),
+        CONN_ID.replace("/subscriptions/", "/\u017fubscriptions/"),
+        CONN_ID.replace("DBforPostgreSQL", "DBforPo\u017ftgreSQL"),
+        CONN_ID.replace("privateEndpointConnections", "privateEndpointConnection\u017f"),
     ],
 )
 def test_invalid_connection_ids(value: str) -> None:
@@ -231,6 +268,8 @@ def test_server_ids_parse(value: str) -> None:
         SERVER_ID.replace(SUB, "sub"),
         SERVER_ID.replace(f"/{SERVER}", "/ab"),
         SERVER_ID + "//",
+        SERVER_ID.replace(f"/{SERVER}", "/pg-\u017fales"),
+        SERVER_ID.replace("flexibleServers", "flexibleServer\u017f"),
     ],
 )
 def test_invalid_server_ids(value: str) -> None:

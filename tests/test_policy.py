@@ -112,5 +112,71 @@ def test_a_rule_that_matches_everything_is_refused() -> None:
 def test_a_policy_that_is_not_utf8_is_a_usage_error(tmp_path: Path) -> None:
     path = tmp_path / "policy.toml"
     path.write_bytes(b"\xff\xfe[pending]\n")
-    with pytest.raises(UsageError, match="not a UTF-8 text file"):
+    with pytest.raises(UsageError, match=r"policy.toml:1: not UTF-8 text"):
         load_policy(path)
+
+
+# -- hostile files: one clear error (exit 2), never a traceback --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("allow = [1]\n", 1),
+        ("allow = [[]]\n", 1),
+        ('allow = ["pe-*"]\n', 1),
+        ("# rules\nallow = [{ endpoint = 'pe-*' }, 2]\n", 2),
+    ],
+)
+def test_allow_entries_that_are_not_tables_are_refused(text: str, line: int) -> None:
+    with pytest.raises(
+        UsageError, match=rf"^p\.toml:{line}: allow rules are written as \[\[allow\]\] tables$"
+    ):
+        parse_policy(text, "p.toml")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x = " + "[" * 1000 + "]" * 1000 + "\n",
+        "x = " + "{a = " * 1000 + "1" + "}" * 1000 + "\n",
+        "[[allow]]\nendpoint = " + "[" * 5000 + "'pe'" + "]" * 5000 + "\n",
+    ],
+)
+def test_toml_nested_too_deeply_is_refused(text: str) -> None:
+    with pytest.raises(UsageError, match=r"^p\.toml: not valid TOML: nested too deeply$"):
+        parse_policy(text, "p.toml")
+
+
+@pytest.mark.parametrize("section", ["pending", "approved"])
+def test_a_nul_in_a_description_is_refused_before_it_can_reach_an_argv(section: str) -> None:
+    text = f'[{section}]\n# the text owners see\ndescription = "Rejected\\u0000by policy"\n'
+    with pytest.raises(UsageError, match=r"^p\.toml:3: description must not hold a NUL character$"):
+        parse_policy(text, "p.toml")
+
+
+def test_a_byte_order_mark_is_not_toml(tmp_path: Path) -> None:
+    path = tmp_path / "policy.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + GOOD.encode())
+    assert load_policy(path) == parse_policy(GOOD)
+    path.write_bytes(b"\xef\xbb\xbf[pending]\nmatched = 'approve'\nbogus = 1\n")
+    with pytest.raises(UsageError, match=r"policy.toml:3: unknown key 'bogus'"):  # lines still right
+        load_policy(path)
+
+
+def test_bytes_that_are_not_utf8_are_named_by_their_line(tmp_path: Path) -> None:
+    path = tmp_path / "policy.toml"
+    path.write_bytes(b"[pending]\nmatched = 'approve'\n# caf\xe9\n")
+    with pytest.raises(UsageError, match=r"policy.toml:3: not UTF-8 text$"):
+        load_policy(path)
+
+
+def test_an_echoed_key_or_glob_is_cut_to_a_readable_length() -> None:
+    key = "k" * 10_000_000
+    with pytest.raises(UsageError) as caught:
+        parse_policy(f"[pending]\n{key} = 1\n", "p.toml")
+    assert caught.value.message.startswith("p.toml:2: unknown key 'kkk")
+    assert "(10000000 characters)" in caught.value.message and len(caught.value.message) < 800
+    with pytest.raises(UsageError) as caught:
+        parse_policy(f"[[allow]]\nendpoint = '{'[' * 1_000_000}'\n", "p.toml")
+    assert "bad glob" in caught.value.message and len(caught.value.message) < 800

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import shlex
 from typing import Any
 
 import pytest
+from rich.cells import cell_len
 
 from azpe.errors import UsageError
 from azpe.models import Connection, Server
@@ -29,7 +33,7 @@ RECORDS = [REC1, REC2]
 
 
 def test_the_formats_are_the_documented_ones() -> None:
-    assert FORMATS == ("json", "jsonl", "table", "tsv", "ids", "none")
+    assert FORMATS == ("json", "jsonl", "table", "tsv", "csv", "ids", "none")
     for fmt in FORMATS:
         assert check_format(fmt) == fmt
 
@@ -84,7 +88,7 @@ def test_tsv_is_the_values_of_each_record_in_order() -> None:
     assert len(cells) == len(REC1)
     assert cells[0] == connection_id(PE1)
     assert cells[1] == PE1
-    assert cells[list(REC1).index("groupIds")] == '["postgresqlServer"]'
+    assert cells[list(REC1).index("groupIds")] == "postgresqlServer"  # a list of words, as a shell has them
     assert render(REC1, "tsv") == lines[0] + "\n"
 
 
@@ -112,10 +116,15 @@ def test_table_columns_are_aligned() -> None:
     assert lines[3][start:].startswith("Approved")
 
 
-def test_table_of_one_record() -> None:
+def test_table_of_one_record_is_a_field_per_line() -> None:
     lines = render(REC1, "table", CONNECTION_COLUMNS).splitlines()
-    assert len(lines) == 3
-    assert lines[2].startswith(PE1)
+    assert len(lines) == len(REC1)  # every field, the id too: one per line
+    assert lines[0].split() == ["Id", connection_id(PE1)]
+    assert lines[1].split() == ["Name", PE1]
+    assert lines[list(REC1).index("resourceGroup")].split() == ["Resource", "Group", "rg-data"]
+    assert lines[list(REC1).index("description")].split() == ["Description", "from", "app", "team"]
+    start = lines[0].index(connection_id(PE1))
+    assert all(line[start - 2 : start] == "  " and line[start] != " " for line in lines if line[start:])
 
 
 def test_table_without_columns_shows_every_key() -> None:
@@ -141,7 +150,7 @@ def test_tsv_shows_an_error_as_its_code_too() -> None:
 
 def test_server_table_shows_connection_counts() -> None:
     record = Server.from_az(server_json([conn(PE1), conn(PE2, "Approved")])).to_record()
-    lines = render(record, "table", SERVER_COLUMNS).splitlines()
+    lines = render([record], "table", SERVER_COLUMNS).splitlines()
     assert lines[0].split() == [
         "Name",
         "Resource",
@@ -153,6 +162,8 @@ def test_server_table_shows_connection_counts() -> None:
         "Connections",
     ]
     assert lines[2].endswith("Pending=1 Approved=1 Rejected=0")
+    one = render(record, "table", SERVER_COLUMNS).splitlines()
+    assert one[-1].split() == ["Connections", "Pending=1", "Approved=1", "Rejected=0"]
 
 
 def test_nested_structures_in_a_cell_are_compact_json() -> None:
@@ -213,18 +224,190 @@ def test_query_filters_and_projects() -> None:
     ("expression", "fmt", "expected"),
     [
         ("[].name", "tsv", f"{PE1}\n{PE2}\n"),
-        ("[].name", "table", f"{PE1}\n{PE2}\n"),
+        ("[].name", "table", f"Result\n{'-' * len(PE1)}\n{PE1}\n{PE2}\n"),
         ("[].name", "jsonl", f'"{PE1}"\n"{PE2}"\n'),
         ("[].id", "ids", f"{connection_id(PE1)}\n{connection_id(PE2)}\n"),
         ("length(@)", "tsv", "2\n"),
         ("length(@)", "json", "2\n"),
-        ("[0].status", "table", "Pending\n"),
+        ("[0].status", "table", "Result\n-------\nPending\n"),
         ("[0].groupIds", "json", '[\n  "postgresqlServer"\n]\n'),
         ("[?status=='Gone']", "json", "[]\n"),
         ("[?status=='Gone'] | [0]", "table", ""),
-        ("[].[name, status]", "tsv", f'["{PE1}","Pending"]\n["{PE2}","Approved"]\n'),
+        ("[].[name, status]", "tsv", f"{PE1}\tPending\n{PE2}\tApproved\n"),
+        ("[].[name, groupIds]", "tsv", f"{PE1}\tpostgresqlServer\n{PE2}\tpostgresqlServer\n"),
+        ("[0].[name, status]", "tsv", f"{PE1}\nPending\n"),  # one list: a row per item, as az
+        ("[].[status]", "csv", "Column1\r\nPending\r\nApproved\r\n"),
+        ("[].status", "csv", "Result\r\nPending\r\nApproved\r\n"),
     ],
 )
 def test_a_querys_result_renders(expression: str, fmt: str, expected: str) -> None:
     shown = apply_query(RECORDS, compile_query(expression))
-    assert render(shown, fmt) == expected
+    assert render(shown, fmt, queried=True) == expected
+
+
+def test_a_querys_table_names_its_columns_as_az_does() -> None:
+    keyed = apply_query(RECORDS, compile_query("[].{conn: name, privateEndpointSubscription: status}"))
+    header = render(keyed, "table", queried=True).splitlines()[0]
+    assert header.split() == ["Conn", "PrivateEndpointSubscription"]
+    lists = apply_query(RECORDS, compile_query("[].[name, status, attempts]"))
+    lines = render(lists, "table", queried=True).splitlines()
+    assert lines[0].split() == ["Column1", "Column2", "Column3"]
+    assert lines[2].split() == [PE1, "Pending"]  # a null is an empty cell
+    assert lines[3].split() == [PE2, "Approved"]
+
+
+def test_while_read_splits_a_list_of_lists_into_its_fields() -> None:
+    """``--query "[].[resourceGroup, name]" -o tsv | while read rg name``: one row per inner
+    list, one field per element."""
+    rows = apply_query(RECORDS, compile_query("[].[resourceGroup, name, description]"))
+    lines = render(rows, "tsv", queried=True).splitlines()
+    assert [line.split("\t") for line in lines] == [
+        ["rg-data", PE1, "from app team"],
+        ["rg-data", PE2, ""],
+    ]
+
+
+# -- untrusted text: escaped in text formats, exact in JSON ---------------------------------------
+
+# A description as a stranger may write it: a terminal title (OSC), a colour and a screen
+# clear (CSI), BEL, CR (overwrites the line), TAB and newline (new fields and rows), a C1 CSI,
+# a bidi override, a line separator and an invisible tag character.
+HOSTILE = (
+    "ok\x1b]0;pwned\x07 \x1b[31mred\x1b[2J\rfake\tcell\nrow \x9b31m \u202eevil\u202c \u2028 \U000e0041 end"
+)
+CONTROLS = [chr(c) for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))] + [
+    "\u202e", "\u202c", "\u2066", "\u200f", "\u2028", "\u2029", "\U000e0041", "\ufeff",
+]  # fmt: skip
+HOSTILE_RECORDS = [REC1 | {"description": HOSTILE}, REC2 | {"description": "plain"}]
+
+
+def raw_controls(text: str, separator: str = "") -> list[str]:
+    """Every non-printable character in ``text`` but the newlines that end its lines (and the
+    format's field ``separator``)."""
+    return [ch for ch in text.replace("\r\n", "\n") if not ch.isprintable() and ch not in ("\n", separator)]
+
+
+@pytest.mark.parametrize("fmt", ["table", "tsv", "csv", "ids"])
+def test_no_control_character_from_azure_reaches_a_text_format(fmt: str) -> None:
+    separator = "\t" if fmt == "tsv" else ""
+    for data in (HOSTILE_RECORDS, HOSTILE_RECORDS[0]):
+        text = render(data, fmt, CONNECTION_COLUMNS, width=80)
+        assert raw_controls(text, separator) == []
+    queried = render([HOSTILE, "x"], fmt, queried=True)  # --query "[].description"
+    assert raw_controls(queried) == []
+    assert "\\x1b]0;pwned\\x07" in queried and "\\u202eevil" in queried
+
+
+def test_every_kind_of_control_is_escaped_visibly() -> None:
+    for ch in CONTROLS:
+        shown = render([{"description": f"a{ch}b"}], "tsv")
+        assert raw_controls(shown) == [], repr(ch)
+        assert shown == f"a{ascii(ch)[1:-1]}b\n", repr(ch)  # as Python's repr shows it
+
+
+def test_a_hostile_tsv_row_stays_one_row_with_the_same_fields() -> None:
+    lines = render(HOSTILE_RECORDS, "tsv").splitlines()
+    assert len(lines) == 2
+    assert len(lines[0].split("\t")) == len(lines[1].split("\t")) == len(REC1)
+    cell = lines[0].split("\t")[list(REC1).index("description")]
+    assert cell == (
+        "ok\\x1b]0;pwned\\x07 \\x1b[31mred\\x1b[2J\\rfake\\tcell\\nrow \\x9b31m \\u202eevil\\u202c"
+        " \\u2028 \\U000e0041 end"
+    )
+
+
+def test_a_hostile_table_keeps_its_rows_and_columns() -> None:
+    lines = render(HOSTILE_RECORDS, "table", CONNECTION_COLUMNS).splitlines()
+    assert len(lines) == 4
+    assert lines[2].index("ok\\x1b]0;pwned") == lines[0].index("Description")
+
+
+def test_a_hostile_csv_parses_back_into_the_same_rows() -> None:
+    parsed = list(csv.reader(io.StringIO(render(HOSTILE_RECORDS, "csv"), newline="")))
+    assert len(parsed) == 3
+    assert parsed[0] == list(REC1)
+    assert parsed[1][list(REC1).index("description")] == render([HOSTILE], "tsv").rstrip("\n")
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl"])
+def test_json_keeps_the_exact_text_with_no_raw_control_character(fmt: str) -> None:
+    text = render(HOSTILE_RECORDS, fmt)
+    assert raw_controls(text) == []  # written as JSON escapes ...
+    values = json.loads(text) if fmt == "json" else [json.loads(line) for line in text.splitlines()]
+    assert values[0]["description"] == HOSTILE  # ... which read back as the exact text
+    assert "zażółć" in render({"d": "zażółć"}, fmt)  # printable text stays as it is
+
+
+# -- csv ------------------------------------------------------------------------------------------
+
+
+def test_csv_has_a_header_and_rfc_4180_quoting() -> None:
+    rows = [{"name": "a", "description": 'say "hi", then go'}, {"name": "b", "description": None}]
+    assert render(rows, "csv") == 'name,description\r\na,"say ""hi"", then go"\r\nb,\r\n'
+
+
+def test_csv_of_records_has_every_field() -> None:
+    parsed = list(csv.reader(io.StringIO(render(RECORDS, "csv", CONNECTION_COLUMNS), newline="")))
+    assert parsed[0] == list(REC1)
+    assert parsed[1][0] == connection_id(PE1)
+    assert [row[list(REC1).index("status")] for row in parsed[1:]] == ["Pending", "Approved"]
+
+
+def test_csv_of_nothing_is_nothing() -> None:
+    assert render([], "csv") == ""
+
+
+# -- cells -----------------------------------------------------------------------------------------
+
+
+def test_a_dry_runs_command_is_a_line_a_shell_reads_back() -> None:
+    argv = ["az", "network", "--description=Not ours; ask the DBA team", "--name", "pe-x.1"]
+    cell = render([{"command": argv}], "tsv").rstrip("\n")
+    assert cell == "az network '--description=Not ours; ask the DBA team' --name pe-x.1"
+    assert shlex.split(cell) == argv
+
+
+# -- terminal width -------------------------------------------------------------------------------
+
+
+def test_a_table_fits_the_terminal_width() -> None:
+    long = REC1 | {"description": "x" * 300}
+    for width in (60, 80, 120):
+        lines = render([long, REC2], "table", CONNECTION_COLUMNS, width=width).splitlines()
+        assert max(cell_len(line) for line in lines) <= width, width
+        assert lines[2].endswith("…")  # the description, cut
+        assert lines[2].startswith(PE1[:5])
+    wide = render([long, REC2], "table", CONNECTION_COLUMNS).splitlines()
+    assert wide[2].endswith("x" * 300)  # no terminal: nothing is cut
+
+
+def test_a_table_narrows_the_widest_column_first() -> None:
+    rows = [{"a": "1" * 10, "b": "2" * 40}]
+    lines = render(rows, "table", width=40).splitlines()
+    assert lines[2] == "1" * 10 + "  " + "2" * 27 + "…"
+
+
+def test_wide_characters_count_as_two_cells() -> None:
+    rows = [{"name": "数据库" * 10, "status": "ok"}, {"name": "a", "status": "ok"}]
+    lines = render(rows, "table", width=30).splitlines()
+    assert all(cell_len(line) <= 30 for line in lines)
+    assert lines[2].endswith("…  ok")
+    before = [cell_len(line[: line.index("ok")]) for line in lines[2:]]
+    assert before[0] == before[1]  # the same column, counted in cells
+
+
+def test_one_record_wraps_long_values_and_loses_nothing() -> None:
+    record = REC1 | {"description": "y" * 150}
+    lines = render(record, "table", width=60).splitlines()
+    assert max(len(line) for line in lines) <= 60
+    value_at = lines[0].index(connection_id(PE1)[:10])
+    fields: dict[str, str] = {}
+    for line in lines:  # a name starts a field; a line without one goes on with its value
+        name, value = line[:value_at].strip(), line[value_at:]
+        if name:
+            current, fields[name] = name, value
+        else:
+            fields[current] += value
+    assert fields["Id"] == connection_id(PE1)
+    assert fields["Description"] == "y" * 150
+    assert fields["Status"] == "Pending"

@@ -71,9 +71,61 @@ def test_non_object_json_lines_are_refused(text: str) -> None:
         parse_stdin_targets(text)
 
 
-def test_json_array_with_an_object_inside_is_not_an_object() -> None:
-    with pytest.raises(UsageError, match="stdin line 1"):
-        parse_stdin_targets(json.dumps([{"id": connection_id(PE1)}]))
+def test_azpes_default_output_a_json_array_of_records_is_read() -> None:
+    records = [{"id": connection_id(PE1), "status": "Pending"}, {"name": "x", "id": connection_id(PE2)}]
+    assert parse_stdin_targets(json.dumps(records, indent=2) + "\n") == [REF1, REF2]
+    assert parse_stdin_targets(json.dumps(records)) == [REF1, REF2]
+    assert parse_stdin_targets("[]\n") == []
+
+
+def test_jqs_pretty_printed_objects_one_after_another_are_read() -> None:
+    text = "\n".join(
+        json.dumps({"id": c, "status": "Pending"}, indent=2) for c in (connection_id(PE1), connection_id(PE2))
+    )
+    assert parse_stdin_targets(text + "\n") == [REF1, REF2]
+    assert parse_stdin_targets(text.replace("\n", "")) == [REF1, REF2]  # jq -c without newlines
+
+
+def test_json_strings_and_arrays_of_ids_are_read() -> None:
+    """``jq '.[].id'`` (without -r) prints quoted IDs; ``jq '[.[].id]'`` an array of them."""
+    assert parse_stdin_targets(f'"{connection_id(PE1)}"\n"{connection_id(PE2)}"\n') == [REF1, REF2]
+    assert parse_stdin_targets(json.dumps([connection_id(PE1), connection_id(PE2)], indent=2)) == [REF1, REF2]
+
+
+def test_every_shape_mixes_with_ids_and_comments() -> None:
+    text = (
+        f"# from several tools\n{connection_id(PE1)}\n"
+        + json.dumps([{"id": connection_id(PE2)}], indent=2)
+        + "\n\n"
+        + json.dumps({"id": connection_id(PE1)}, indent=4)
+        + "\n"
+    )
+    assert parse_stdin_targets(text) == [REF1, REF2, REF1]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        (json.dumps([{"id": connection_id(PE1)}, {"id": 3}], indent=2), 5, "without a string 'id'"),
+        (json.dumps([{"id": connection_id(PE1)}, "/subscriptions/x"], indent=2), 5, "not a PostgreSQL"),
+        (json.dumps([[connection_id(PE1)]]), 1, "neither a connection ID nor a JSON object"),
+        (f'[\n  {{"id": "{connection_id(PE1)}"}}\n', 1, "not closed by ']'"),
+        (f'[\n  {{"id": "{connection_id(PE1)}"}},\n  {{"id": \n]\n', 3, "not valid JSON"),
+        (f'{{\n  "id": "{connection_id(PE1)}"\n}} trailing\n', 3, "unexpected text after a JSON value"),
+        (
+            f'{connection_id(PE1)}\n\n{{\n  "id": "{connection_id(PE2)}",\n  "x": 1\n}}\n{{"id": 2}}\n',
+            7,
+            "'id'",
+        ),
+    ],
+)
+def test_a_bad_target_in_json_output_is_reported_with_the_line_it_starts_on(
+    text: str, line: int, message: str
+) -> None:
+    with pytest.raises(UsageError) as caught:
+        parse_stdin_targets(text)
+    assert caught.value.message.startswith(f"stdin line {line}: "), caught.value.message
+    assert message in caught.value.message
 
 
 @pytest.mark.parametrize(
@@ -244,9 +296,13 @@ def test_unknown_status_in_a_selection_is_refused() -> None:
         build_selection(scope=SERVER_SCOPE, names=[PE1], ids=[], statuses=["Gone"])
 
 
-@pytest.mark.parametrize("stdin", ["", "# only a comment\n\n"])
-def test_no_targets_is_a_usage_error(stdin: str) -> None:
+def test_no_targets_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="no targets given"):
         build_selection(scope=SERVER_SCOPE, names=[], ids=[], statuses=[])
-    with pytest.raises(UsageError, match="no targets given"):
-        build_selection(scope=Scope(), names=[], ids=["-"], statuses=[], read_stdin=lambda: stdin)
+
+
+@pytest.mark.parametrize("stdin", ["", "# only a comment\n\n", "[]\n"])
+def test_an_empty_stdin_is_an_empty_selection_not_an_error(stdin: str) -> None:
+    selection = build_selection(scope=Scope(), names=[], ids=["-"], statuses=[], read_stdin=lambda: stdin)
+    assert selection.empty
+    assert not build_selection(scope=Scope(), names=[], ids=[connection_id(PE1)], statuses=[]).empty

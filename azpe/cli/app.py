@@ -3,24 +3,32 @@ and the session (az runner, output format, query) every command opens."""
 
 import contextlib
 import functools
+import importlib.util
 import inspect
 import logging
 import os
+import shutil
 import signal
 import sys
 import threading
 import traceback
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
+from typer.core import TyperCommand, TyperOption
 
 from azpe import __version__
 from azpe.az import AzRunner, resolve_az
+from azpe.capacity import Capacity
 from azpe.client import AzClient
 from azpe.errors import AzpeError, ExitCode
-from azpe.ids import validate_subscription
+from azpe.escape import visible
+from azpe.ids import ServerRef, validate_subscription
+from azpe.models import Server
+from azpe.not_found import group_missing, is_server_missing, server_missing
 from azpe.options import READ_TIMEOUT, WRITE_TIMEOUT, AzPath, Output, Query, Subscription, Timeout, Verbose
 from azpe.render import (
     apply_query,
@@ -28,7 +36,7 @@ from azpe.render import (
     compile_query,
     render,
 )
-from azpe.sandbox.cli import app as sandbox_app
+from azpe.retry import reader
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -43,7 +51,7 @@ app = typer.Typer(
     "logged in / not allowed, 5 server not Ready, 6 refused for safety, 7 policy drift (enforce "
     "--check), 70 bug, 130 interrupted.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion, --show-completion
     pretty_exceptions_enable=False,
     pretty_exceptions_show_locals=False,
     rich_markup_mode=None,
@@ -51,7 +59,58 @@ app = typer.Typer(
 )
 server_app = typer.Typer(help="Inspect flexible servers.", no_args_is_help=True)
 app.add_typer(server_app, name="server")
-app.add_typer(sandbox_app, name="sandbox")
+
+SANDBOX_EXTRA = "the sandbox needs the 'sandbox' extra: pip install 'azpe[sandbox]'"
+
+
+def _mount_sandbox() -> None:
+    """``azpe sandbox``, when its extra (trustme) is installed; else a command that says, in
+    one line, how to install it, whatever follows it. Looking for the extra imports nothing."""
+    if importlib.util.find_spec("trustme") is not None:
+        from azpe.sandbox.cli import app as sandbox_app
+
+        app.add_typer(sandbox_app, name="sandbox")
+        return
+
+    @app.command(
+        "sandbox",
+        help=f"Run a local Azure emulator (not installed: {SANDBOX_EXTRA}).",
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+        add_help_option=False,
+    )
+    def _not_installed(args: Annotated[list[str] | None, typer.Argument(hidden=True)] = None) -> None:
+        typer.echo(f"azpe: error: {SANDBOX_EXTRA}", err=True)
+        raise typer.Exit(ExitCode.USAGE)
+
+
+_mount_sandbox()
+
+
+class OneValueEach(TyperCommand):
+    """A command that refuses an option given twice when it takes one value: Click would keep
+    the last (``-s a -s b`` would act on b alone, silently)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # ctx: Click's own Context
+        try:
+            _opts, _rest, order = self.make_parser(ctx).parse_args(args=list(args))
+        except Exception:  # a usage error: the real parse below reports it
+            return super().parse_args(ctx, args)
+        given = Counter(p for p in order if isinstance(p, TyperOption) and _takes_one_value(p))
+        for param, times in given.items():
+            if times > 1:
+                names = "/".join(param.opts)
+                ctx.fail(f"{names} was given {times} times; it takes one value (give it once)")
+        return super().parse_args(ctx, args)
+
+
+def _takes_one_value(param: TyperOption) -> bool:
+    return not (param.multiple or param.count or param.is_flag)
+
+
+def examples(*lines: str) -> str:
+    """A command's help epilog: examples, one command line each, kept as they are (Click
+    rewraps help text, but not a paragraph after ``\b``)."""
+    return "Examples:\n\n\b\n" + "\n".join(f"  {line}" for line in lines)
 
 
 # -- the edge: errors, logging, signals ------------------------------------------------------
@@ -73,7 +132,8 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
             typer.echo("azpe: interrupted", err=True)
             raise typer.Exit(ExitCode.INTERRUPTED) from None
         except Exception:
-            typer.echo(traceback.format_exc(), err=True)
+            # A bug's traceback may quote text from Azure too: each line escaped.
+            typer.echo("\n".join(map(visible, traceback.format_exc().split("\n"))), err=True)
             typer.echo("azpe: internal error: this is a bug in azpe; please report it.", err=True)
             raise typer.Exit(ExitCode.INTERNAL) from None
 
@@ -81,14 +141,38 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 def report_error(exc: AzpeError, prefix: str = "") -> None:
-    typer.echo(f"azpe: error: {prefix}{exc.message}", err=True)
+    """One error line (and a hint line). Messages echo text from Azure and az: escaped."""
+    typer.echo(f"azpe: error: {visible(prefix + exc.message)}", err=True)
     if exc.hint:
-        typer.echo(f"azpe: hint: {exc.hint}", err=True)
+        typer.echo(f"azpe: hint: {visible(exc.hint)}", err=True)
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stderr`` as it is at each record (the progress display redirects it,
+    to print the line above itself)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
+class _VisibleFormatter(logging.Formatter):
+    """Log lines carry az's argv and (with -vv) its output: each line escaped visibly."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return "\n".join(visible(line) for line in super().format(record).split("\n"))
 
 
 def setup_logging(verbose: int) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("azpe: %(message)s"))
+    handler = _StderrHandler()
+    handler.setFormatter(_VisibleFormatter("azpe: %(message)s"))
     log.handlers[:] = [handler]
     log.propagate = False
     log.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else logging.WARNING)
@@ -133,12 +217,37 @@ class Session:
     output: str
     query: Any  # a compiled JMESPath expression, or None
     stdout_closed: threading.Event = field(default_factory=threading.Event)
+    # The servers of each (subscription, resource group) listed to explain a missing server.
+    _server_names: dict[tuple[str, str], list[str] | None] = field(default_factory=dict)
+
+    def read_server(self, ref: ServerRef) -> Server:
+        """One server, read under the read retry policy; not found is said plainly."""
+        try:
+            return reader()(lambda: self.client.show_server(ref))
+        except AzpeError as exc:
+            raise self.explained(exc, ref) from None
+
+    def explained(self, error: AzpeError, ref: ServerRef) -> AzpeError:
+        """The error of reading server ``ref``; when the server or its group is not there,
+        said plainly, with the servers there are (one more az call, made once per group)."""
+        if not is_server_missing(error):
+            return group_missing(error, ref.resource_group)
+        key = ((ref.subscription or "").lower(), ref.resource_group.lower())
+        if key not in self._server_names:
+            subscription = ref.subscription or self.client.subscription
+            lister = AzClient(self.client.runner, subscription=subscription, write_timeout=READ_TIMEOUT)
+            try:
+                self._server_names[key] = [s.name for s in lister.list_servers(ref.resource_group)]
+            except AzpeError:
+                self._server_names[key] = None
+        return server_missing(ref, self._server_names[key])
 
     def emit(self, data: Any, columns: tuple[str, ...]) -> None:
         """Print data on stdout. A reader that has gone (``| head -1``) ends the printing, not
         the run: every planned write still runs and is audited, and the exit code is the run's."""
         shown = apply_query(data, self.query)
-        text = render(shown, self.output, () if self.query is not None else columns)
+        queried = self.query is not None
+        text = render(shown, self.output, () if queried else columns, queried=queried, width=_width())
         if not text or self.stdout_closed.is_set():
             return
         try:
@@ -148,6 +257,14 @@ class Session:
             self.stdout_closed.set()
             _stdout_to_devnull()
             log.info("stdout was closed by its reader; the run goes on without printing results")
+
+
+def _width() -> int | None:
+    """The terminal's width when stdout is a terminal (tables fit it), else no limit."""
+    try:
+        return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+    except (AttributeError, ValueError, OSError):  # a stdout without a descriptor
+        return None
 
 
 def _stdout_to_devnull() -> None:
@@ -215,6 +332,10 @@ def open_session(common: Common) -> Session:
     compiled = compile_query(common.query)
     if common.subscription is not None:
         validate_subscription(common.subscription)
-    runner = AzRunner(resolve_az(common.az, os.environ), timeout=common.timeout or READ_TIMEOUT)
+    runner = AzRunner(
+        resolve_az(common.az, os.environ),
+        timeout=common.timeout or READ_TIMEOUT,
+        capacity=Capacity.of_this_machine(),
+    )
     client = AzClient(runner, subscription=common.subscription, write_timeout=common.timeout or WRITE_TIMEOUT)
     return Session(client, common.output, compiled)

@@ -5,13 +5,23 @@ from typing import Annotated, Any
 
 import typer
 
-from azpe.cli.app import Common, app, handle_errors, open_session, with_common_options
+from azpe.audit import check_writable
+from azpe.cli.app import (
+    Common,
+    OneValueEach,
+    Session,
+    app,
+    examples,
+    handle_errors,
+    open_session,
+    with_common_options,
+)
 from azpe.cli.write import RunReporter, open_audit, run_options
-from azpe.client import AzClient
 from azpe.enforce import Decision, apply_decisions, decide_all, drift_exit_code, explain
 from azpe.errors import AzpeError, UsageError
 from azpe.ids import ServerRef, parse_connection_id, parse_server_id, validate_server_name
 from azpe.models import Server
+from azpe.not_found import group_missing
 from azpe.options import (
     AuditLogFile,
     BusyTimeout,
@@ -21,9 +31,11 @@ from azpe.options import (
     ResourceGroup,
     Retries,
     WaitReady,
+    path,
+    text,
 )
 from azpe.outcomes import TargetResult
-from azpe.planning import read_servers, servers_in_scope
+from azpe.planning import read_servers, server_key, servers_in_scope
 from azpe.policy import load_policy
 from azpe.retry import Reader, reader
 from azpe.run_options import BUSY_TIMEOUT
@@ -32,19 +44,31 @@ from azpe.targets import build_scope
 DECISION_COLUMNS = ("name", "server", "status", "decision", "rule", "endpointOwner", "reason")
 
 
-@app.command("enforce", short_help="Plan, check or apply a connection policy.")
+@app.command(
+    "enforce",
+    short_help="Plan, check or apply a connection policy.",
+    cls=OneValueEach,
+    epilog=examples(
+        "azpe enforce --policy policy.toml -g rg-data -o table",
+        "azpe enforce --policy policy.toml --check -o none   # exit 7 on drift",
+        "azpe enforce --policy policy.toml -g rg-data --apply --audit-log audit.jsonl -o jsonl",
+    ),
+)
 @handle_errors
 @with_common_options
 def enforce(
     common: Common,
-    policy: Annotated[Path, typer.Option("--policy", metavar="FILE", help="Policy file (TOML).")],
+    policy: Annotated[
+        Path, typer.Option("--policy", metavar="FILE", parser=path, help="Policy file (TOML).")
+    ],
     resource_group: ResourceGroup = None,
     servers: Annotated[
         list[str] | None,
-        typer.Option("-s", "--server", metavar="SERVER", help="Server, with -g (repeatable)."),
+        typer.Option("-s", "--server", metavar="SERVER", parser=text, help="Server, with -g (repeatable)."),
     ] = None,
     server_ids: Annotated[
-        list[str] | None, typer.Option("--server-id", metavar="ID", help="Server ID (repeatable).")
+        list[str] | None,
+        typer.Option("--server-id", metavar="ID", parser=text, help="Server ID (repeatable)."),
     ] = None,
     apply: Annotated[
         bool, typer.Option("--apply", help="Make the connections comply (default: plan only).")
@@ -54,13 +78,15 @@ def enforce(
     ] = False,
     explain_id: Annotated[
         str | None,
-        typer.Option("--explain", metavar="ID", help="Show how one connection is decided, rule by rule."),
+        typer.Option(
+            "--explain", metavar="ID", parser=text, help="Show how one connection is decided, rule by rule."
+        ),
     ] = None,
     dry_run: DryRun = False,
     wait_ready: WaitReady = 0.0,
     busy_timeout: BusyTimeout = BUSY_TIMEOUT,
     retries: Retries = 3,
-    concurrency: Concurrency = 4,
+    concurrency: Concurrency = None,
     force: Force = False,
     audit_log: AuditLogFile = None,
 ) -> None:
@@ -68,10 +94,12 @@ def enforce(
     subscription) by a policy: approve or leave what a rule allows, reject the rest.
     Without --apply it only prints the plan, with the rule behind each decision."""
     rules = load_policy(policy)  # a policy mistake stops here, before any az call
-    if apply and (check or explain_id):
+    if apply and (check or explain_id is not None):
         raise UsageError("--apply does not go with --check or --explain")
     refs = _server_refs(resource_group, servers or [], server_ids or [], common.subscription)
-    target = parse_connection_id(explain_id) if explain_id else None
+    target = parse_connection_id(explain_id) if explain_id is not None else None
+    if apply and audit_log is not None:
+        check_writable(audit_log)  # before the reads, as every other input is checked
     session = open_session(common)
     options = run_options(
         retries=retries, concurrency=concurrency, wait_ready=wait_ready, busy_timeout=busy_timeout
@@ -79,14 +107,17 @@ def enforce(
     read = reader(options.retries, max_seconds=options.retry_budget, wait=options.wait)
 
     if target is not None:
-        server = read(lambda: session.client.show_server(target.server))
+        try:
+            server = read(lambda: session.client.show_server(target.server))
+        except AzpeError as exc:
+            raise session.explained(exc, target.server) from None
         connection = server.connection(target.name)
         if connection is None:
             raise server.missing(target.name)
         session.emit(explain(rules, connection), DECISION_COLUMNS)
         return
 
-    in_scope = _read_scope(session.client, resource_group, refs, concurrency, read)
+    in_scope = _read_scope(session, resource_group, refs, concurrency, read)
     decisions = decide_all(rules, in_scope)
     if not apply:
         session.emit([d.to_record() for d in decisions], DECISION_COLUMNS)
@@ -133,14 +164,18 @@ def _server_refs(
 
 
 def _read_scope(
-    client: AzClient, resource_group: str | None, refs: list[ServerRef], concurrency: int, read: Reader
+    session: Session, resource_group: str | None, refs: list[ServerRef], concurrency: int | None, read: Reader
 ) -> list[Server]:
     if not refs:
-        return servers_in_scope(client, build_scope(resource_group, None, None, None), read=read)
-    found = read_servers(client, refs, concurrency=concurrency, read=read)
-    for value in found.values():
+        try:
+            return servers_in_scope(session.client, build_scope(resource_group, None, None, None), read=read)
+        except AzpeError as exc:
+            raise group_missing(exc, resource_group) from None
+    found = read_servers(session.client, refs, concurrency=concurrency, read=read)
+    by_key = {server_key(r): r for r in refs}
+    for key, value in found.items():
         if isinstance(value, AzpeError):
-            raise value
+            raise session.explained(value, by_key[key])
     return [s for s in found.values() if isinstance(s, Server)]
 
 

@@ -4,14 +4,25 @@ from typing import Annotated
 
 import typer
 
-from azpe.cli.app import Common, app, handle_errors, open_session, server_app, with_common_options
-from azpe.errors import UsageError
+from azpe.cli.app import (
+    Common,
+    OneValueEach,
+    app,
+    examples,
+    handle_errors,
+    open_session,
+    server_app,
+    with_common_options,
+)
+from azpe.errors import AzpeError, UsageError
 from azpe.ids import ConnectionRef, parse_connection_id, validate_connection_name
+from azpe.not_found import group_missing
 from azpe.options import (
     ResourceGroup,
     ServerId,
     ServerName,
     Status,
+    text,
 )
 from azpe.planning import servers_in_scope
 from azpe.render import CONNECTION_COLUMNS, SERVER_COLUMNS
@@ -19,7 +30,15 @@ from azpe.retry import reader
 from azpe.targets import build_scope, normalise_statuses
 
 
-@server_app.command("show", short_help="Show a server's state, public access and connection counts.")
+@server_app.command(
+    "show",
+    short_help="Show a server's state, public access and connection counts.",
+    cls=OneValueEach,
+    epilog=examples(
+        "azpe server show -g rg-data -s pg-orders -o table",
+        "azpe server show -g rg-data -s pg-orders --query state -o tsv",
+    ),
+)
 @handle_errors
 @with_common_options
 def server_show(
@@ -33,12 +52,19 @@ def server_show(
     if scope.server is None:
         raise UsageError("server show needs -g RG -s SERVER (or --server-id)")
     session = open_session(common)
-    ref = scope.server
-    found = reader()(lambda: session.client.show_server(ref))
-    session.emit(found.to_record(), SERVER_COLUMNS)
+    session.emit(session.read_server(scope.server).to_record(), SERVER_COLUMNS)
 
 
-@app.command("list", short_help="List connections of a server, resource group or subscription.")
+@app.command(
+    "list",
+    short_help="List connections of a server, resource group or subscription.",
+    cls=OneValueEach,
+    epilog=examples(
+        "azpe list -g rg-data -s pg-orders --status Pending -o table",
+        'azpe list -g rg-data --query "[].[server, name, status]" -o tsv',
+        "azpe list --status Rejected -o ids",
+    ),
+)
 @handle_errors
 @with_common_options
 def list_connections(
@@ -52,25 +78,43 @@ def list_connections(
     scope = build_scope(resource_group, server, server_id, common.subscription)
     wanted = normalise_statuses(status or [])
     session = open_session(common)
-    servers = servers_in_scope(session.client, scope, read=reader())
+    if scope.server is not None:
+        servers = [session.read_server(scope.server)]
+    else:
+        try:
+            servers = servers_in_scope(session.client, scope, read=reader())
+        except AzpeError as exc:
+            raise group_missing(exc, scope.resource_group) from None
     records = [c.to_record() for s in servers for c in s.connections if not wanted or c.status in wanted]
     session.emit(records, CONNECTION_COLUMNS)
 
 
-@app.command("show", short_help="Show one connection.")
+@app.command(
+    "show",
+    short_help="Show one connection.",
+    cls=OneValueEach,
+    epilog=examples(
+        "azpe show -g rg-data -s pg-orders -n pe-partner-etl.6f1c0e1e-... -o table",
+        "azpe show --id /subscriptions/.../privateEndpointConnections/NAME --query description -o tsv",
+    ),
+)
 @handle_errors
 @with_common_options
 def show_connection(
     common: Common,
     resource_group: ResourceGroup = None,
     server: ServerName = None,
-    name: Annotated[str | None, typer.Option("-n", "--name", metavar="NAME", help="Connection name.")] = None,
-    connection_id: Annotated[str | None, typer.Option("--id", metavar="ID", help="Connection ID.")] = None,
+    name: Annotated[
+        str | None, typer.Option("-n", "--name", metavar="NAME", parser=text, help="Connection name.")
+    ] = None,
+    connection_id: Annotated[
+        str | None, typer.Option("--id", metavar="ID", parser=text, help="Connection ID.")
+    ] = None,
 ) -> None:
     """Show one private endpoint connection (-g RG -s SERVER -n NAME, or --id ID)."""
     target = _one_target(resource_group, server, name, connection_id, common.subscription)
     session = open_session(common)
-    found = reader()(lambda: session.client.show_server(target.server))
+    found = session.read_server(target.server)
     connection = found.connection(target.name)
     if connection is None:
         raise found.missing(target.name)

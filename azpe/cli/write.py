@@ -7,10 +7,21 @@ from typing import Annotated, Any
 
 import typer
 
-from azpe.audit import AuditLog
-from azpe.cli.app import Common, Session, app, handle_errors, open_session, report_error, with_common_options
+from azpe.audit import AuditLog, check_writable
+from azpe.cli.app import (
+    Common,
+    OneValueEach,
+    Session,
+    app,
+    examples,
+    handle_errors,
+    open_session,
+    report_error,
+    with_common_options,
+)
 from azpe.client import Action
 from azpe.errors import ExitCode, SafetyRefusal, UsageError
+from azpe.escape import visible
 from azpe.options import (
     AuditLogFile,
     BusyTimeout,
@@ -26,13 +37,14 @@ from azpe.options import (
     Status,
     WaitReady,
     Yes,
+    text,
 )
 from azpe.outcomes import Outcome, TargetResult
 from azpe.planning import Plan
 from azpe.progress import ServerProgress
 from azpe.render import RESULT_COLUMNS
 from azpe.run_options import BUSY_TIMEOUT, RunOptions
-from azpe.targets import STDIN, Scope, build_scope, build_selection
+from azpe.targets import STDIN, Scope, build_scope, build_selection, stdin_text
 from azpe.writes import WriteReport, WriteRequest, run_write
 
 
@@ -52,22 +64,48 @@ class RunReporter:
         self.audit = audit
         self.extra = extra
         self.streaming = session.output == "jsonl"
-        self.progress = ServerProgress()
+        self.streamed: set[tuple[str, ...]] = set()  # targets whose result was printed
+        self.progress = ServerProgress(streaming=self.streaming)
+        self.declined: str | None = None  # how the prompt was answered, when not with yes
 
     def record(self, result: TargetResult) -> dict[str, Any]:
-        return result.to_record() | self.extra(result)
+        return self._explained(result).to_record() | self.extra(result)
+
+    def _explained(self, result: TargetResult) -> TargetResult:
+        """A target whose server (or group) is not there gets the plain error, with the
+        servers there are."""
+        if result.error is None:
+            return result
+        error = self.session.explained(result.error, result.target.server)
+        return result if error is result.error else result.with_(error=error)
+
+    def confirming(self, ask: Callable[[Plan], bool]) -> Callable[[Plan], bool]:
+        """``ask``, remembering a no (or Ctrl-C) for the summary."""
+
+        def confirm(plan: Plan) -> bool:
+            try:
+                yes = ask(plan)
+            except KeyboardInterrupt:
+                self.declined = "interrupted at the prompt"
+                raise
+            self.declined = None if yes else "not confirmed"
+            return yes
+
+        return confirm
 
     def on_plan(self, plan: Plan) -> None:
         if self.audit is not None:
             self.audit.decisions(plan)
 
     def on_result(self, result: TargetResult) -> None:
+        result = self._explained(result)
         self.progress.update(result)
         if result.error is not None and result.outcome is Outcome.FAILED:
             named = result.error.message.startswith(result.target.name)
             report_error(result.error, prefix="" if named else f"{result.target.name}: ")
-        if self.streaming:
+        if self.streaming and self.declined is None:
             self.session.emit(self.record(result), RESULT_COLUMNS)
+            self.streamed.add(result.target.key)
         if self.audit is not None:  # last: if it fails, the result was still printed
             self.audit.outcome(result)
 
@@ -78,8 +116,16 @@ class RunReporter:
             self.progress.stop()
 
     def finish(self, report: WriteReport, label: str) -> None:
+        if self.declined is not None:  # a person said no: a line, not every record
+            skipped = report.counts().get(Outcome.SKIPPED.value, 0)
+            typer.echo(f"azpe: {label}: {self.declined}; nothing was written ({skipped} skipped)", err=True)
+            raise typer.Exit(report.exit_code)
         if not self.streaming:
             self.session.emit([self.record(r) for r in report.results], RESULT_COLUMNS)
+        else:  # once the audit log failed, results stopped coming: those still running, or never started
+            for result in report.results:
+                if result.target.key not in self.streamed:
+                    self.session.emit(self.record(result), RESULT_COLUMNS)
         counts = ", ".join(f"{n} {word}" for word, n in report.counts().items()) or "no targets"
         typer.echo(f"azpe: {label}: {counts}", err=True)
         if report.failure is not None:
@@ -94,28 +140,41 @@ def open_audit(
     """The audit log, with the acting identity from az's account, or None without --audit-log."""
     if path is None:
         return None
+    check_writable(path)  # before az account show: the first az call of a write command
     return AuditLog(path, command=command, identity=session.client.show_account(), rules=rules)
 
 
-def run_options(*, retries: int, concurrency: int, wait_ready: float, busy_timeout: float) -> RunOptions:
+def run_options(
+    *, retries: int, concurrency: int | None, wait_ready: float, busy_timeout: float
+) -> RunOptions:
     return RunOptions(
         retries=retries, concurrency=concurrency, wait_ready=wait_ready, busy_timeout=busy_timeout
     )
 
 
 def _confirm_on_terminal(plan: Plan) -> bool:
-    """Ask at the terminal (only reached when a person is there to answer)."""
+    """Ask at the terminal (only reached when a person is there to answer). Names and
+    statuses come from Azure: escaped."""
     servers = {i.target.server.name for i in plan.writes}
     typer.echo(f"azpe: about to {plan.action.value} {len(plan.writes)} connection(s):", err=True)
     for item in plan.writes:
-        typer.echo(f"  {item.target.server.name}/{item.target.name} ({item.previous_status})", err=True)
-    # Read the answer ourselves: end of input declines (exit 6), Ctrl-C interrupts (130).
+        where = visible(f"{item.target.server.name}/{item.target.name} ({item.previous_status})")
+        typer.echo(f"  {where}", err=True)
+    # Read the answer ourselves: end of input declines (exit 6), Ctrl-C interrupts (130);
+    # either way the prompt's line is ended, so that what follows starts on a line of its own.
     sys.stderr.write(f"{plan.action.value.capitalize()} them on {len(servers)} server(s)? [y/N] ")
     sys.stderr.flush()
-    return sys.stdin.readline().strip().lower() in ("y", "yes")
+    try:
+        answer = sys.stdin.readline()
+    except KeyboardInterrupt:
+        sys.stderr.write("\n")
+        raise
+    if not answer.endswith("\n"):
+        sys.stderr.write("\n")
+    return answer.strip().lower() in ("y", "yes")
 
 
-def _write_command(action: Action, short: str, summary: str) -> None:
+def _write_command(action: Action, short: str, summary: str, epilog: str) -> None:
     description_help = "Text stored with the decision, seen by the endpoint's owner."
 
     def command(
@@ -129,7 +188,12 @@ def _write_command(action: Action, short: str, summary: str) -> None:
         description: Annotated[
             str | None,
             typer.Option(
-                "-d", "--description", metavar="TEXT", help=description_help, hidden=action is Action.DELETE
+                "-d",
+                "--description",
+                metavar="TEXT",
+                parser=text,
+                help=description_help,
+                hidden=action is Action.DELETE,
             ),
         ] = None,
         dry_run: DryRun = False,
@@ -137,7 +201,7 @@ def _write_command(action: Action, short: str, summary: str) -> None:
         wait_ready: WaitReady = 0.0,
         busy_timeout: BusyTimeout = BUSY_TIMEOUT,
         retries: Retries = 3,
-        concurrency: Concurrency = 4,
+        concurrency: Concurrency = None,
         force: Force = False,
         audit_log: AuditLogFile = None,
     ) -> None:
@@ -146,7 +210,11 @@ def _write_command(action: Action, short: str, summary: str) -> None:
         reads_stdin = STDIN in (ids or [])
         scope: Scope = build_scope(resource_group, server, server_id, common.subscription)
         selection = build_selection(
-            scope=scope, names=names or [], ids=ids or [], statuses=status or [], read_stdin=sys.stdin.read
+            scope=scope,
+            names=names or [],
+            ids=ids or [],
+            statuses=status or [],
+            read_stdin=lambda: stdin_text(sys.stdin),
         )
         needs_confirmation = bool(selection.statuses) or action is Action.DELETE
         if needs_confirmation and not (yes or dry_run) and (reads_stdin or not sys.stdin.isatty()):
@@ -157,6 +225,10 @@ def _write_command(action: Action, short: str, summary: str) -> None:
                 hint="Pass --yes (or --dry-run to see the plan first).",
             )
         session = open_session(common)
+        if selection.empty:  # a quiet night: stdin gave no targets
+            typer.echo(f"azpe: {action.value}: no targets on stdin: nothing to do", err=True)
+            session.emit([], RESULT_COLUMNS)
+            return
         request = WriteRequest(
             action=action,
             selection=selection,
@@ -168,12 +240,12 @@ def _write_command(action: Action, short: str, summary: str) -> None:
             ),
         )
         reporter = RunReporter(session, open_audit(audit_log, session, action.value))
-        confirm = (lambda _plan: True) if (yes or not needs_confirmation) else _confirm_on_terminal
+        ask = (lambda _plan: True) if (yes or not needs_confirmation) else _confirm_on_terminal
         report = reporter.run(
             lambda: run_write(
                 session.client,
                 request,
-                confirm=confirm,
+                confirm=reporter.confirming(ask),
                 on_plan=reporter.on_plan,
                 on_result=reporter.on_result,
                 on_start=reporter.progress.start,
@@ -182,7 +254,9 @@ def _write_command(action: Action, short: str, summary: str) -> None:
         reporter.finish(report, action.value)
 
     command.__doc__ = summary
-    app.command(action.value, short_help=short)(handle_errors(with_common_options(command)))
+    app.command(action.value, short_help=short, cls=OneValueEach, epilog=epilog)(
+        handle_errors(with_common_options(command))
+    )
 
 
 _write_command(
@@ -190,12 +264,27 @@ _write_command(
     "Reject connections (Pending or Approved; final).",
     "Reject private endpoint connections (Pending or Approved -> Rejected). Rejected is final: "
     "the endpoint's owner must re-create the endpoint to ask again.",
+    examples(
+        'azpe reject -g rg-data -s pg-orders -n pe-foreign.6f1c... -d "Not approved by the DBA team"',
+        "azpe reject -g rg-data --status Pending --dry-run -o table",
+        "azpe list -g rg-data --status Pending -o jsonl | azpe reject --id - -o jsonl",
+    ),
 )
 _write_command(
-    Action.APPROVE, "Approve Pending connections.", "Approve Pending private endpoint connections."
+    Action.APPROVE,
+    "Approve Pending connections.",
+    "Approve Pending private endpoint connections.",
+    examples(
+        'azpe approve -g rg-data -s pg-orders -n pe-app.6f1c... -d "Approved for the app team"',
+        "azpe approve --id /subscriptions/.../privateEndpointConnections/NAME --wait-ready 300",
+    ),
 )
 _write_command(
     Action.DELETE,
     "Delete connections (asks first).",
     "Delete private endpoint connections. Asks first, or needs --yes when stdin is not a terminal.",
+    examples(
+        "azpe delete -g rg-data -s pg-orders --status Rejected",
+        "azpe list -g rg-data --status Disconnected -o ids | azpe delete --id - --yes",
+    ),
 )

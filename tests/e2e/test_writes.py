@@ -205,11 +205,9 @@ def test_server_not_ready_exits_5_without_writing(sandbox: Sandbox) -> None:
             "ServerNotReady",
         )
         state = "Stopped" if srv == "pg-stopped" else "Updating"
-        assert (
-            f"server {srv} is {state}" in run.stderr
-            and "not Ready" in run.stderr
-            and "--wait-ready" in run.stderr
-        )
+        # A Stopped server does not become Ready by itself: start it, waiting will not help.
+        hint = f"az postgres flexible-server start -g {RG} -n {srv}" if state == "Stopped" else "--wait-ready"
+        assert f"server {srv} is {state}" in run.stderr and "not Ready" in run.stderr and hint in run.stderr
         assert sandbox.status(srv, name) == "Pending"
     assert sandbox.writes() == []
 
