@@ -729,3 +729,51 @@ def test_a_server_that_stops_while_waited_for_fails_at_once(fp: FakeProcess, fak
     assert len(fp.calls) == 2
     assert "server pg-orders is Stopped, not Ready" in result.stderr
     assert "Start it first" in result.stderr
+
+
+# -- --query on a write's results ---------------------------------------------------------------
+
+
+def test_a_query_that_cannot_work_on_the_results_fails_before_any_write(
+    fp: FakeProcess, fake_az: str
+) -> None:
+    fp.register(show_argv(fake_az), stdout=pending_server())
+    result = run(
+        "reject",
+        "-g",
+        "rg-data",
+        "-s",
+        "pg-orders",
+        "-n",
+        PE1,
+        "-n",
+        PE2,
+        "-o",
+        "jsonl",
+        "--query",
+        "abs(name)",
+    )
+    assert result.exit_code == 2, result.stderr
+    assert "--query failed" in result.stderr
+    assert result.stdout == ""
+    assert len(fp.calls) == 1  # the read only: nothing was written
+
+
+def test_a_query_that_fails_only_on_a_result_is_reported_and_the_run_goes_on(
+    fp: FakeProcess, fake_az: str
+) -> None:
+    """Planned, each record has a status; deleted, it has none: ``starts_with(status, ...)``
+    fails on the results only. Every delete still runs; the exit code is the writes'."""
+    fp.register(show_argv(fake_az), stdout=pending_server())
+    for name in (PE1, PE2):
+        fp.register(write_argv(fake_az, "delete", name, sub=SUB), stdout="")
+    fp.register(show_argv(fake_az, sub=SUB), stdout=dumps(server_json([conn(PE2), conn(APP, "Approved")])))
+    fp.register(show_argv(fake_az, sub=SUB), stdout=dumps(server_json([conn(APP, "Approved")])))
+    result = run(
+        "delete", "-g", "rg-data", "-s", "pg-orders", "-n", PE1, "-n", PE2, "--yes",
+        "-o", "jsonl", "--query", "starts_with(status, 'P')",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.count("--query failed") == 2  # one line per result
+    assert fp.call_count(write_argv(fake_az, "delete", PE2, sub=SUB)) == 1
+    assert "2 deleted" in result.stderr

@@ -42,7 +42,7 @@ from azpe.options import (
 from azpe.outcomes import Outcome, TargetResult
 from azpe.planning import Plan
 from azpe.progress import ServerProgress
-from azpe.render import RESULT_COLUMNS
+from azpe.render import RESULT_COLUMNS, apply_query
 from azpe.run_options import BUSY_TIMEOUT, RunOptions
 from azpe.targets import STDIN, Scope, build_scope, build_selection, stdin_text
 from azpe.writes import WriteReport, WriteRequest, run_write
@@ -94,8 +94,26 @@ class RunReporter:
         return confirm
 
     def on_plan(self, plan: Plan) -> None:
+        self._check_query(plan)  # before anything is audited or written
         if self.audit is not None:
             self.audit.decisions(plan)
+
+    def _check_query(self, plan: Plan) -> None:
+        """A --query that fails on the records this run will print fails now (exit 2, nothing
+        written), tried on them as planned: one record at a time with -o jsonl, else all."""
+        if self.session.query is None:
+            return
+        records = [self.record(item) for item in plan.items]
+        for data in records if self.streaming else [records]:
+            apply_query(data, self.session.query)
+
+    def _print(self, data: Any, what: str) -> None:
+        """Print results; a --query that fails on them now (after writes) is reported, and
+        neither stops the run nor changes its exit code: the writes' own code stands."""
+        try:
+            self.session.emit(data, RESULT_COLUMNS)
+        except UsageError as exc:
+            report_error(exc, prefix=f"{what}: ")
 
     def on_result(self, result: TargetResult) -> None:
         result = self._explained(result)
@@ -104,7 +122,7 @@ class RunReporter:
             named = result.error.message.startswith(result.target.name)
             report_error(result.error, prefix="" if named else f"{result.target.name}: ")
         if self.streaming and self.declined is None:
-            self.session.emit(self.record(result), RESULT_COLUMNS)
+            self._print(self.record(result), result.target.name)
             self.streamed.add(result.target.key)
         if self.audit is not None:  # last: if it fails, the result was still printed
             self.audit.outcome(result)
@@ -121,11 +139,11 @@ class RunReporter:
             typer.echo(f"azpe: {label}: {self.declined}; nothing was written ({skipped} skipped)", err=True)
             raise typer.Exit(report.exit_code)
         if not self.streaming:
-            self.session.emit([self.record(r) for r in report.results], RESULT_COLUMNS)
+            self._print([self.record(r) for r in report.results], "the results")
         else:  # once the audit log failed, results stopped coming: those still running, or never started
             for result in report.results:
                 if result.target.key not in self.streamed:
-                    self.session.emit(self.record(result), RESULT_COLUMNS)
+                    self._print(self.record(result), result.target.name)
         counts = ", ".join(f"{n} {word}" for word, n in report.counts().items()) or "no targets"
         typer.echo(f"azpe: {label}: {counts}", err=True)
         if report.failure is not None:
