@@ -100,3 +100,22 @@ def test_a_ctrl_c_outside_the_executor_still_reports_every_target(
     assert by_name[PE1].error is not None and by_name[PE1].error.code == "Interrupted"
     assert sorted(r.target.name for r in seen) == sorted([PE1, PE2])  # each reported once
     assert len(fp.calls) == 1  # the read only
+
+
+def test_a_sigterm_before_the_command_runs_exits_130_without_a_traceback() -> None:
+    """Start-up and parsing: nothing to report yet, so no careful path - but no traceback."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, signal, time\n"
+        "from azpe.cli.app import _sigterm_as_interrupt\n"
+        "_sigterm_as_interrupt()\n"
+        "os.kill(os.getpid(), signal.SIGTERM)\n"
+        "time.sleep(10)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert done.returncode == ExitCode.INTERRUPTED
+    assert done.stderr == "azpe: interrupted\n"

@@ -121,6 +121,7 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        _IN_COMMAND.set()
         try:
             return fn(*args, **kwargs)
         except (typer.Exit, typer.Abort):
@@ -136,6 +137,8 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
             typer.echo("\n".join(map(visible, traceback.format_exc().split("\n"))), err=True)
             typer.echo("azpe: internal error: this is a bug in azpe; please report it.", err=True)
             raise typer.Exit(ExitCode.INTERNAL) from None
+        finally:
+            _IN_COMMAND.clear()
 
     return wrapper
 
@@ -178,11 +181,20 @@ def setup_logging(verbose: int) -> None:
     log.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else logging.WARNING)
 
 
+_IN_COMMAND = threading.Event()  # a command's body runs (inside handle_errors)
+
+
 def _sigterm_as_interrupt() -> None:
-    """SIGTERM (cron, a cancelled CI job) takes the same careful path as Ctrl-C."""
+    """SIGTERM (cron, a cancelled CI job) takes the same careful path as Ctrl-C while a
+    command runs. Before (start-up, parsing) or after it there is nothing to report: exit 130
+    at once, without a traceback."""
 
     def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+        if _IN_COMMAND.is_set():
+            raise KeyboardInterrupt
+        sys.stderr.write("azpe: interrupted\n")
+        sys.stderr.flush()
+        os._exit(ExitCode.INTERRUPTED)
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, handler)
