@@ -150,3 +150,21 @@ def test_the_rest_of_azpe_works_without_the_sandbox_extra() -> None:
 
 def test_with_the_extra_the_sandbox_group_is_the_real_one() -> None:
     assert "start" in run("sandbox", "--help").stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["reject", "--bogus"], "No such option: --bogus"),
+        (["reject", "--retries", "x"], "Invalid value for '--retries'"),
+        (["rejct"], "No such command 'rejct'. Did you mean 'reject'?"),
+    ],
+)
+def test_a_usage_error_is_one_error_line_and_a_hint(args: list[str], message: str) -> None:
+    result = run(*args)
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2, result.stderr
+    assert lines[0].startswith("azpe: error: ") and message in lines[0]
+    assert lines[1].startswith("azpe: hint: see 'azpe")
+    assert result.stdout == ""

@@ -13,12 +13,15 @@ import sys
 import threading
 import traceback
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
-from typer.core import TyperCommand, TyperOption
+
+# Typer vendors Click; its exceptions are not re-exported at the top level.
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from azpe import __version__
 from azpe.az import AzRunner, resolve_az
@@ -42,7 +45,48 @@ P = ParamSpec("P")
 R = TypeVar("R")
 log = logging.getLogger("azpe")
 
+
+class _OneLineErrors(TyperGroup):
+    """Usage errors as one ``azpe: error:`` line and a hint (Click prints three lines: usage,
+    a try-help line and the error); the exit code stays 2."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        def run(standalone: bool) -> Any:
+            return super(_OneLineErrors, self).main(
+                args, prog_name, complete_var, standalone, windows_expand_args, **extra
+            )
+
+        if not standalone_mode:
+            return run(False)
+        try:
+            code = run(False)
+        except NoArgsIsHelpError as exc:  # `azpe` alone: the help, as before
+            exc.show()
+            sys.exit(exc.exit_code)
+        except UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx is not None else "azpe"
+            typer.echo(f"azpe: error: {visible(exc.format_message())}", err=True)
+            typer.echo(f"azpe: hint: see '{command} -h'", err=True)
+            sys.exit(exc.exit_code)
+        except ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            typer.echo("azpe: interrupted", err=True)
+            sys.exit(ExitCode.INTERRUPTED)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
+    cls=_OneLineErrors,
     name="azpe",
     help="Manage the private endpoint connections of Azure Database for PostgreSQL flexible "
     "servers - above all, reject the ones that should not reach your data. azpe drives the az "
