@@ -12,13 +12,14 @@ timing models of the emulator:
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from azpe.sandbox import connection, scenario, server
-from tests.e2e.conftest import PEC, SUB, Run, Sandbox
+from tests.e2e.conftest import PEC, SUB, Run, Sandbox, wait_for
 
 OP_SECONDS = 15.0  # longer than every retry budget the tests give (--retries 0)
 MODELS = ("at-end", "at-once")
@@ -164,3 +165,23 @@ def test_two_runs_racing_for_the_last_two_approved_connections_leave_one(
         p.communicate()
     assert codes == [0, 6]
     assert len(sandbox.names("pg-a", "Approved")) == 1
+
+
+def test_a_landed_delete_whose_reads_then_fail_is_unverified_never_the_old_status(sandbox: Sandbox) -> None:
+    """The delete lands; every read after it is refused (403): the outcome is reported as
+    unknown (``Unverified``), not as ``failed`` with the ``Pending`` of before the write."""
+    name = sandbox.names("pg-reports", "Pending")[0]
+    sandbox.set_timing("at-end", 3.0)  # the connection shows Deleting for a while: azpe reads
+    proc = sandbox.popen("delete", "-g", "rg-data", "-s", "pg-reports", "-n", name, "--yes", "-o", "jsonl")
+    try:
+        wait_for(lambda: sandbox.requests("DELETE", PEC), 60, "the DELETE")
+        sandbox.em.inject("GET", "*/flexibleServers/pg-reports", 403, code="AuthorizationFailed", times=None)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, stderr
+    (record,) = [json.loads(line) for line in stdout.splitlines()]
+    assert (record["action"], record["error"]["code"], record["status"]) == ("failed", "Unverified", None)
+    assert "could not verify the delete" in stderr
+    sandbox.em.clear_faults()
+    wait_for(lambda: sandbox.status("pg-reports", name) is None, 30, "the delete to land")
