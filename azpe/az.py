@@ -113,6 +113,8 @@ class AzRunner:
     ) -> AzResult:
         """Run az once; raise a typed error unless it exited 0. With a capacity, az starts at
         the pace the machine takes; ``unless`` set while it waits for its turn: not started."""
+        if self.unreachable is not None:  # the breaker tripped: start no az
+            raise self.unreachable
         if self._pacer is None:
             return self._run(args, timeout)
         delay = self._pacer.delay()
@@ -131,8 +133,6 @@ class AzRunner:
         started = time.monotonic()
         with self._lock:
             kills_before = self._kills
-            if self.unreachable is not None:
-                raise self.unreachable
         try:
             proc = subprocess.Popen(
                 argv,

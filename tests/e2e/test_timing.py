@@ -13,13 +13,14 @@ timing models of the emulator:
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from azpe.sandbox import connection, scenario, server
-from tests.e2e.conftest import PEC, SUB, Run, Sandbox, wait_for
+from azpe.sandbox import Emulator, connection, prepare_az, scenario, server
+from tests.e2e.conftest import AZ, PEC, SUB, Run, Sandbox, wait_for
 
 OP_SECONDS = 15.0  # longer than every retry budget the tests give (--retries 0)
 MODELS = ("at-end", "at-once")
@@ -185,3 +186,31 @@ def test_a_landed_delete_whose_reads_then_fail_is_unverified_never_the_old_statu
     assert "could not verify the delete" in stderr
     sandbox.em.clear_faults()
     wait_for(lambda: sandbox.status("pg-reports", name) is None, 30, "the delete to land")
+
+
+def test_an_outage_mid_run_ends_it_promptly_with_the_cause(sandbox: Sandbox, tmp_path: Path) -> None:
+    """The emulator goes away after azpe planned: after six az calls in a row that cannot
+    reach it, azpe starts no more; the targets not yet started are skipped with the cause."""
+    with Emulator(op_seconds=1.0, state_dir=tmp_path / "gone", scenario=fleet()) as doomed:
+        env = sandbox.env | prepare_az(AZ, tmp_path / "az", doomed.url, doomed.ca_path)
+        doomed.clear_requests()  # the login's
+        proc = subprocess.Popen(
+            [*sandbox.azpe_argv, "reject", "-g", "rg-data", "--status", "Pending", "--yes",
+             "-o", "jsonl", "-v", "--concurrency", "1"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=env, cwd=tmp_path,
+        )  # fmt: skip
+        try:
+            listed = lambda: [r for r in doomed.requests() if r["path"].endswith("/flexibleServers")]  # noqa: E731
+            wait_for(listed, 60, "azpe's plan read")
+        finally:
+            doomed.stop()  # nothing listens on its port any more
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 1, stderr
+    records = [json.loads(line) for line in stdout.splitlines()]
+    assert len(records) == 6
+    skipped = [r for r in records if r["action"] == "skipped"]
+    assert skipped and {r["error"]["code"] for r in skipped} == {"AzureUnreachable"}
+    assert "could not reach Azure ([Errno 111] Connection refused" in stderr  # the cause, not az's footer
+    _, after = stderr.split("Azure cannot be reached: starting no more az calls")
+    assert "azpe: az: " not in after  # no az started once the breaker tripped
