@@ -3,6 +3,7 @@ and ``azpe sandbox`` without its extra."""
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
 
@@ -134,6 +135,15 @@ def test_sandbox_without_its_extra_says_how_to_install_it_in_one_line(args: list
     assert done.returncode == 2
     assert done.stdout == ""
     assert done.stderr == "azpe: error: the sandbox needs the 'sandbox' extra: pip install 'azpe[sandbox]'\n"
+
+
+def test_eval_of_sandbox_env_without_the_extra_fails_visibly(tmp_path: object) -> None:
+    """``eval "$(azpe sandbox env)"`` must not apply nothing and succeed: the eval fails."""
+    azpe = f"{sys.executable} -c {shlex.quote(WITHOUT_TRUSTME)}"
+    script = f'eval "$({azpe} sandbox env)"; echo "eval status $?"'
+    done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert done.stdout == "eval status 1\n"
+    assert "pip install 'azpe[sandbox]'" in done.stderr
 
 
 def test_the_rest_of_azpe_works_without_the_sandbox_extra() -> None:

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from azpe.sandbox import APP_ID, default_scenario
-from azpe.sandbox.cli import app
+from azpe.sandbox.cli import ENV_NAMES, app
 from azpe.sandbox.control import read_info
 
 runner = CliRunner()
@@ -51,14 +51,21 @@ def test_start_logs_an_isolated_az_into_the_emulator(sandbox: Path, fake_az: Pat
     assert argv[3] == "account set --subscription 00000000-0000-0000-0000-00000000aaaa"
 
 
-def test_env_prints_shell_exports(sandbox: Path) -> None:
+def test_env_prints_shell_exports(sandbox: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (*ENV_NAMES, "AZPE_SANDBOX_DIR", "AZPE_SANDBOX_SAVED"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/my-ca.pem")
     result = runner.invoke(app, ["env", "--dir", str(sandbox)])
     assert result.exit_code == 0
+    saved: dict[str, str | None] = dict.fromkeys((*ENV_NAMES, "AZPE_SANDBOX_DIR"))
+    saved["REQUESTS_CA_BUNDLE"] = "/etc/my-ca.pem"
     assert result.stdout.splitlines() == [
         f"export AZURE_CONFIG_DIR={shlex.quote(str(sandbox / 'azure'))}",
         f"export REQUESTS_CA_BUNDLE={shlex.quote(str(sandbox / 'ca.pem'))}",
         "export AZURE_CORE_INSTANCE_DISCOVERY=false",
         "export AZURE_CORE_COLLECT_TELEMETRY=false",
+        f"export AZPE_SANDBOX_DIR={shlex.quote(str(sandbox))}",
+        f"export AZPE_SANDBOX_SAVED={shlex.quote(json.dumps(saved))}",
     ]
 
 
@@ -93,11 +100,24 @@ def test_start_twice_is_an_error(sandbox: Path, fake_az: Path) -> None:
     assert "already running" in result.stderr
 
 
-@pytest.mark.parametrize("command", [["env"], ["status"], ["stop"], ["seed", "--default"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["status"],
+        ["stop"],
+        ["seed", "--default"],
+        ["dump"],
+        ["fault", "list"],
+        ["fault", "clear"],
+        ["fault", "add", "--status", "500"],
+        ["server-state", "pg-orders", "Updating"],
+        ["timing"],
+    ],
+)
 def test_commands_need_a_running_sandbox(tmp_path: Path, command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--dir", str(tmp_path)])
     assert result.exit_code == 1
-    assert "no sandbox is running" in result.stderr
+    assert f"no sandbox is running in {tmp_path} (no emulator runs there)" in result.stderr
 
 
 def test_seed_needs_a_file_or_default(tmp_path: Path) -> None:

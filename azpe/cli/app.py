@@ -7,6 +7,7 @@ import importlib.util
 import inspect
 import logging
 import os
+import shlex
 import shutil
 import signal
 import sys
@@ -124,6 +125,9 @@ def _mount_sandbox() -> None:
     )
     def _not_installed(args: Annotated[list[str] | None, typer.Argument(hidden=True)] = None) -> None:
         typer.echo(f"azpe: error: {SANDBOX_EXTRA}", err=True)
+        if args and args[0] == "env" and not sys.stdout.isatty():
+            # Read by `eval "$(azpe sandbox env)"`: make the eval itself fail, not apply nothing.
+            typer.echo(f"printf '%s\\n' {shlex.quote('azpe: ' + SANDBOX_EXTRA)} >&2; false")
         raise typer.Exit(ExitCode.USAGE)
 
 

@@ -1,4 +1,5 @@
-"""Admin endpoints under ``/_sandbox/`` for out-of-process tests, benchmarks and the CLI.
+"""Admin endpoints under ``/_sandbox/`` for out-of-process tests, benchmarks and the CLI
+(``azpe sandbox dump|seed|fault|server-state|timing|status`` call them).
 Plain JSON, no authentication: the emulator listens on loopback only.
 
     GET    /_sandbox/health        {"ok": true, "url", "pid"}
@@ -54,8 +55,11 @@ def _route(em: EmulatorServer, method: str, name: str, data: Any) -> Reply:
     if (method, name) == ("GET", "faults"):
         return Reply(200, [f.to_json() for f in em.faults.list()])
     if (method, name) == ("POST", "faults"):
-        for item in data if isinstance(data, list) else [data]:
-            em.faults.add(Fault.from_json(item))
+        items = data if isinstance(data, list) else [data]
+        faults = [Fault.from_json(item) for item in items]  # all valid, or none added
+        for fault in faults:
+            fault.method = fault.method.upper()  # matched against the request's (upper) method
+            em.faults.add(fault)
         return Reply(200, [f.to_json() for f in em.faults.list()])
     if (method, name) == ("DELETE", "faults"):
         em.faults.clear()
