@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
-"""Benchmark azpe against the bare az, a serial bash loop and xargs -P 4 (issue 4's targets).
+"""Benchmark azpe against the bare az, a serial bash loop and xargs -P 4 (issues 4 and 8).
 
 Everything runs the real az against the local emulator (``azpe sandbox``, started in a
 temporary directory and stopped at the end), inside a network namespace that has only
 loopback (the script re-executes itself under scripts/netns-run.sh when needed):
 
-    make bench
-    # = sh scripts/netns-run.sh .venv/bin/python scripts/bench.py [--out FILE] [--op-seconds S]
+    make bench        # everything, about half an hour
+    # = sh scripts/netns-run.sh .venv/bin/python scripts/bench.py
+    #   [--only short|long] [--op-seconds S] [--long-op-seconds S] [--models at-end,at-once]
+    #   [--contenders azpe,serial,xargs] [--out FILE]
+
+The short case (``--only short``; emulator operations of ``--op-seconds``, default 1 s):
 
 1. one reject: ``azpe reject -g -s -n --yes`` vs the bare ``az network
    private-endpoint-connection reject`` of the same (reseeded, Pending) connection;
@@ -16,7 +20,16 @@ loopback (the script re-executes itself under scripts/netns-run.sh when needed):
    emulator's request log);
 4. startup: ``azpe --version`` and ``azpe --help``.
 
-It prints a markdown table and writes every figure as JSON (default bench-results.json).
+The real-timing case (``--only long``): the bulk of (2) with server operations of
+``--long-op-seconds`` (default 30 s), under each emulator timing model of ``--models``
+(``at-end``: the connection reads Updating with its old status until its operation ends;
+``at-once``: it shows Rejected at once, the server stays busy and answers 409). Each
+contender starts from the same 12 Pending, on servers with no operation left running. It is
+judged against the physical bound: the busiest server's operations back to back
+(4 x the operation length).
+
+It prints markdown tables and writes every figure as JSON (default bench-results.json; a
+run of one part keeps the other part's figures already in the file).
 POSIX only: processes are driven with the ``sh`` package.
 """
 
@@ -25,15 +38,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import hashlib
+import itertools
 import json
 import os
 import platform
 import re
+import resource
 import shlex
 import shutil
 import signal
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -62,6 +79,10 @@ TARGETS = {
     "bulk_bound_ratio_max": 1.2,
     "startup_seconds_max": 0.3,
 }
+# The real-timing case (issue 8): every connection Rejected, within 1.15x the bound.
+LONG_TARGETS = {"azpe_rejected": PER_SERVER * len(BULK_SERVERS), "bound_ratio_max": 1.15}
+MODELS = ("at-end", "at-once")
+CONTENDERS = ("azpe", "serial", "xargs")
 AZ_LINE = "azpe: az: "
 
 # The serial loop as admins write it today: list the Pending IDs per server, reject each.
@@ -102,13 +123,41 @@ class Run:
     started: float  # wall clock (time.time()) at start, to line up with the request log
     stdout: str
     stderr: list[tuple[float, str]] = field(default_factory=list)  # (seconds since start, line)
+    # CPU seconds (user + system) of the whole process tree: the children this script reaped
+    # during the run, and what they reaped (az processes azpe or the shell waited for).
+    cpu_s: float = 0.0
+    # The top process's own CPU seconds (excluding its children), sampled from /proc while it
+    # ran (``sample_cpu``; the last sample, up to SAMPLE_SECONDS before its exit), else None.
+    own_cpu_s: float | None = None
 
 
-def run(argv: list[str], env: dict[str, str], timeout: float, stdin: str = "") -> Run:
+SAMPLE_SECONDS = 0.2
+
+
+def proc_cpu(pid: int) -> tuple[float, float] | None:
+    """(own, reaped children's) CPU seconds of a live process, from /proc/PID/stat."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
+    return (utime + stime) / tick, (cutime + cstime) / tick
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(
+    argv: list[str], env: dict[str, str], timeout: float, stdin: str = "", sample_cpu: bool = False
+) -> Run:
     """Run argv (no TTY anywhere, in its own session), timed from fork to exit. On a timeout
     or an interrupt its whole process group is killed. (The timeout is ours, not sh's
     ``_timeout``: sh polls that one every 0.1 s and joins the poller, which adds ~0.1 s.)"""
     lines: list[tuple[float, str]] = []
+    cpu_before = children_cpu()
     started = time.time()
     t0 = time.perf_counter()
 
@@ -135,6 +184,18 @@ def run(argv: list[str], env: dict[str, str], timeout: float, stdin: str = "") -
 
     timer = threading.Timer(timeout, kill_on_timeout)
     timer.start()
+    own: list[float] = []
+    finished = threading.Event()
+
+    def sample() -> None:
+        while not finished.wait(SAMPLE_SECONDS):
+            got = proc_cpu(proc.pid)
+            if got is not None:
+                own[:] = [got[0]]
+
+    sampler = threading.Thread(target=sample, daemon=True) if sample_cpu else None
+    if sampler is not None:
+        sampler.start()
     try:
         proc.wait()
     except BaseException as exc:
@@ -144,9 +205,21 @@ def run(argv: list[str], env: dict[str, str], timeout: float, stdin: str = "") -
         raise
     finally:
         timer.cancel()
+        finished.set()
     seconds = time.perf_counter() - t0
+    if sampler is not None:
+        sampler.join()
     stdout = proc.stdout.decode("utf-8", "replace")
-    return Run(argv, int(proc.exit_code or 0), seconds, started, stdout, lines)
+    return Run(
+        argv,
+        int(proc.exit_code or 0),
+        seconds,
+        started,
+        stdout,
+        lines,
+        cpu_s=round(children_cpu() - cpu_before, 2),
+        own_cpu_s=round(own[0], 2) if own else None,
+    )
 
 
 def _kill_group(pgid: int) -> None:
@@ -215,6 +288,38 @@ class Sandbox:
         self.admin("POST", "seed", scenario)
         self.admin("DELETE", "faults")
         self.admin("DELETE", "requests")
+
+    def set_timing(self, op_seconds: float, model: str) -> None:
+        """Operation length and timing model of the writes started from now on."""
+        got = self.admin("POST", "timing", {"opSeconds": op_seconds, "timing": model})
+        if got != {"opSeconds": op_seconds, "timing": model}:
+            raise RuntimeError(f"the emulator did not take the timing: {got}")
+
+    def servers(self) -> list[dict[str, Any]]:
+        return [
+            srv
+            for sub in self.admin("GET", "state")["subscriptions"]
+            for rg in sub["resourceGroups"]
+            for srv in rg["servers"]
+        ]
+
+    def wait_idle(self, timeout: float) -> float:
+        """Wait until no server has an operation running and every one is Ready; the seconds
+        it took (0 when they already were)."""
+        t0 = time.monotonic()
+        while True:
+            pending = [s["name"] for s in self.servers() if s["busy"] or s["state"] != "Ready"]
+            if not pending:
+                return round(time.monotonic() - t0, 2)
+            if time.monotonic() - t0 > timeout:
+                raise RuntimeError(f"servers still busy after {timeout:.0f} s: {', '.join(pending)}")
+            time.sleep(0.1)
+
+    def cpu(self) -> float | None:
+        """The emulator's own CPU seconds so far."""
+        assert self.info is not None
+        got = proc_cpu(int(self.info["pid"]))
+        return None if got is None else got[0]
 
     def statuses(self) -> dict[str, str]:
         """Connection ID (lower case) -> status."""
@@ -399,15 +504,20 @@ def step_single(sb: Sandbox, azpe: str, az: str, reps: int) -> dict[str, Any]:
     }
 
 
-def step_bulk(sb: Sandbox, azpe: str, shell: str) -> dict[str, Any]:
-    scenario, ids = bulk_scenario()
-    approaches = {
+def bulk_commands(azpe: str, shell: str) -> dict[str, list[str]]:
+    return {
         "azpe": [azpe, "reject", "-g", BULK_RG, "--status", "Pending", "--yes", "-o", "jsonl", "-v"],
         "serial": [shell, "-c", SERIAL_LOOP, "bench-serial", BULK_RG, *BULK_SERVERS],
         "xargs": [shell, "-c", XARGS_LOOP, "bench-xargs", BULK_RG, *BULK_SERVERS],
     }
+
+
+def step_bulk(sb: Sandbox, azpe: str, shell: str) -> dict[str, Any]:
+    scenario, ids = bulk_scenario()
+    approaches = bulk_commands(azpe, shell)
     results: dict[str, Any] = {}
     for who, argv in approaches.items():
+        sb.wait_idle(timeout=120)  # the previous contender's last operations have ended
         sb.reseed(scenario)
         r = run(argv, sb.env(), timeout=900)
         left = not_rejected(sb.statuses(), ids)
@@ -441,6 +551,156 @@ def step_bulk(sb: Sandbox, azpe: str, shell: str) -> dict[str, Any]:
             log("  stderr: " + " | ".join(line for _, line in r.stderr[-8:]))
     results["scripts"] = {"serial": SERIAL_LOOP, "xargs": XARGS_LOOP, "shell": shell}
     return results
+
+
+def is_write(e: dict[str, Any]) -> bool:
+    return e["method"] in ("PUT", "DELETE") and bool(_PEC.search(e["path"]))
+
+
+def _short_kind(e: dict[str, Any]) -> str:
+    kind = classify_request(e)
+    return {
+        "server GET (postgres flexible-server show)": "show",
+        "server GET by network list (connection list)": "list",
+        "server list (postgres flexible-server list)": "server list",
+        "connection GET": "conn GET",
+        "connection PUT": "PUT",
+        "connection DELETE": "DELETE",
+    }.get(kind, kind)
+
+
+def operations_timeline(entries: list[dict[str, Any]], r: Run, op_seconds: float) -> dict[str, Any]:
+    """Per server, the operations the accepted writes started (each lasts ``op_seconds`` from
+    its PUT) and what happened between one operation's end and the next accepted PUT: the
+    gap, and every request on that server in it (seconds after the operation's end)."""
+    timed = sorted(request_times(entries, r.started), key=lambda x: x[0])
+    per_server: dict[str, list[tuple[float, dict[str, Any]]]] = {}
+    for t, e in timed:
+        m = _SRV.search(e["path"].rstrip("/")) or _PEC.search(e["path"])
+        if m:
+            per_server.setdefault(m["server"].lower(), []).append((t, e))
+    servers: dict[str, Any] = {}
+    gaps: list[float] = []
+    first_after: list[float] = []
+    ends: list[float] = []
+    for server, reqs in sorted(per_server.items()):
+        accepted = [t for t, e in reqs if is_write(e) and 200 <= int(e["status"]) < 300]
+        refused = [round(t, 2) for t, e in reqs if int(e["status"]) == 409]
+        between = []
+        for prev, nxt in itertools.pairwise(accepted):
+            end = prev + op_seconds
+            seen = [(round(t - end, 2), _short_kind(e), int(e["status"])) for t, e in reqs if end <= t <= nxt]
+            gap = round(nxt - end, 2)
+            gaps.append(gap)
+            if seen:
+                first_after.append(seen[0][0])
+            between.append({"gap_s": gap, "requests_after_end": seen})
+        ends += [t + op_seconds for t in accepted]
+        servers[server] = {
+            "accepted_writes_s": [round(t, 2) for t in accepted],
+            "refused_409_s": refused,
+            "lead_s": round(accepted[0], 2) if accepted else None,
+            "last_operation_end_s": round(accepted[-1] + op_seconds, 2) if accepted else None,
+            "between_operations": between,
+        }
+    work_done = max(ends, default=0.0)
+    return {
+        "operations_ended_s": round(work_done, 2),
+        "exit_after_last_operation_end_s": round(r.seconds - work_done, 2),
+        "gap_s": {
+            "median": round(statistics.median(gaps), 2) if gaps else None,
+            "max": round(max(gaps), 2) if gaps else None,
+            "sum": round(sum(gaps), 2),
+        },
+        "first_request_after_end_s": {
+            "median": round(statistics.median(first_after), 2) if first_after else None,
+            "max": round(max(first_after), 2) if first_after else None,
+        },
+        "per_server": servers,
+    }
+
+
+def step_long(
+    sb: Sandbox, azpe: str, shell: str, model: str, op_seconds: float, contenders: list[str]
+) -> dict[str, Any]:
+    """The bulk reject at real timing under one timing model, for each contender."""
+    scenario, ids = bulk_scenario()
+    commands = bulk_commands(azpe, shell)
+    bound = PER_SERVER * op_seconds
+    settle = op_seconds + 120
+    timeout = max(900.0, len(ids) * (op_seconds + 20) + 120)
+    sb.set_timing(op_seconds, model)
+    results: dict[str, Any] = {}
+    for who in contenders:
+        before = sb.wait_idle(timeout=settle)
+        if before >= 0.1:
+            log(f"  waited {before:.1f} s for the servers to be Ready")
+        sb.reseed(scenario)
+        pending = sum(1 for i in ids if sb.statuses().get(i.lower()) == "Pending")
+        if pending != len(ids):
+            raise RuntimeError(f"reseed left {pending}/{len(ids)} Pending")
+        em_cpu = sb.cpu()
+        r = run(commands[who], sb.env(), timeout=timeout, sample_cpu=(who == "azpe"))
+        at_exit = len(ids) - len(not_rejected(sb.statuses(), ids))
+        leftover = sb.wait_idle(timeout=settle)  # its last operations end
+        left = not_rejected(sb.statuses(), ids)
+        em_cpu_after = sb.cpu()
+        entries = sb.admin("GET", "requests")
+        summary = request_summary(entries)
+        res: dict[str, Any] = {
+            "seconds": round(r.seconds, 3),
+            "exit_code": r.exit_code,
+            "targets": len(ids),
+            "rejected": len(ids) - len(left),
+            "rejected_at_exit": at_exit,
+            "not_rejected_ids": left,
+            "operations_left_running_at_exit_s": leftover,
+            "ratio_to_bound": round(r.seconds / bound, 3),
+            # The machine may be shared: the 1-minute load average when it ended.
+            "loadavg_1m_at_end": round(os.getloadavg()[0], 2),
+            "http_409": sum(1 for e in entries if int(e["status"]) == 409),
+            "writes_accepted": sum(1 for e in entries if is_write(e) and 200 <= int(e["status"]) < 300),
+            "requests": summary,
+            "timeline": operations_timeline(entries, r, op_seconds),
+            "cpu_s": {
+                "process_tree": r.cpu_s,
+                "top_process_own": r.own_cpu_s,
+                "emulator": None
+                if em_cpu is None or em_cpu_after is None
+                else round(em_cpu_after - em_cpu, 2),
+            },
+        }
+        if who == "azpe":
+            out = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+            res["actions"] = dict(Counter(x.get("action") for x in out))
+            res["attempts"] = sum(int(x.get("attempts") or 0) for x in out)
+            res["waited_s"] = [x.get("waitedSeconds") for x in out]
+            argvs = az_processes(r)
+            res["az_process_count"] = len(argvs)
+            res["az_processes"] = dict(Counter(az_command(a) for a in argvs))
+            res["summary_line"] = next(
+                (line for _, line in reversed(r.stderr) if line.startswith("azpe: reject:")), None
+            )
+            # The evidence behind the timeline: azpe's -v log and the requests, in seconds
+            # since azpe started.
+            res["stderr"] = [[round(t, 2), line] for t, line in r.stderr]
+            res["request_log"] = [
+                [round(t, 2), e["method"], _short_kind(e), e["path"].rsplit("/", 1)[-1], int(e["status"])]
+                for t, e in sorted(request_times(entries, r.started), key=lambda x: x[0])
+            ]
+        results[who] = res
+        tl = res["timeline"]
+        log(
+            f"{model} {who}: {r.seconds:.1f} s ({res['ratio_to_bound']:.3f}x bound), exit {r.exit_code}, "
+            f"{res['rejected']}/{len(ids)} Rejected ({at_exit} at exit), {res['http_409']} x 409, "
+            f"gaps median {tl['gap_s']['median']} max {tl['gap_s']['max']} s, "
+            f"operations ended at {tl['operations_ended_s']:.1f} s, cpu {r.cpu_s} s"
+            + (f", {res['az_process_count']} az processes" if who == "azpe" else "")
+        )
+        if who == "azpe" and (r.exit_code != 0 or left):
+            log("  stderr: " + " | ".join(line for _, line in r.stderr[-8:]))
+    sb.wait_idle(timeout=settle)
+    return {"timing": model, "op_seconds": op_seconds, "bound_s": bound, "contenders": results}
 
 
 def step_processes(bulk: dict[str, Any]) -> dict[str, Any]:
@@ -515,6 +775,14 @@ def step_startup(azpe: str, reps: int) -> dict[str, Any]:
 
 def verdict(ok: bool) -> str:
     return "met" if ok else "**MISSED**"
+
+
+def source_note(m: dict[str, Any]) -> str:
+    src = m.get("azpe_source") or {}
+    if not src.get("commit"):
+        return ""
+    dirty = len(src.get("uncommitted_files") or [])
+    return f" (commit {src['commit'][:10]}" + (f" + {dirty} uncommitted file(s)" if dirty else "") + ")"
 
 
 def report(res: dict[str, Any]) -> str:
@@ -631,7 +899,8 @@ def report(res: dict[str, Any]) -> str:
     head = [
         f"## azpe benchmark, {m['date']}",
         "",
-        f"{m['cores']} cores, Python {m['python']}, azure-cli {m['az_version']}, azpe {m['azpe_version']}, "
+        f"{m['cores']} cores, Python {m['python']}, azure-cli {m['az_version']}, "
+        f"azpe {m['azpe_version']}{source_note(m)}, "
         f"{m['platform']}, load average {m['loadavg_at_start'][0]} (start) {m['loadavg_at_end'][0]} (end). "
         f"The real az against the local emulator (`azpe sandbox`, op-seconds "
         f"{res['op_seconds']}: each connection write keeps its server busy that long; az reject itself "
@@ -641,6 +910,136 @@ def report(res: dict[str, Any]) -> str:
         "|---|---|---|---|",
     ]
     return "\n".join(head + [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]) + "\n"
+
+
+LABELS = {
+    "azpe": "`azpe reject -g RG --status Pending --yes`",
+    "serial": "serial bash loop (docs)",
+    "xargs": "`xargs -P 4`",
+}
+
+
+def long_verdicts(long: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for model, part in long["models"].items():
+        a = part["contenders"].get("azpe")
+        if a is None:
+            continue
+        out[model] = {
+            "azpe_all_rejected": a["rejected"] == LONG_TARGETS["azpe_rejected"],
+            "azpe_within_bound": a["ratio_to_bound"] <= LONG_TARGETS["bound_ratio_max"],
+        }
+    return out
+
+
+def report_long(long: dict[str, Any]) -> str:
+    m, t = long["machine"], LONG_TARGETS
+    op = long["op_seconds"]
+    bound = PER_SERVER * op
+    head = [
+        f"## azpe benchmark at real timing, {m['date']}",
+        "",
+        f"{m['cores']} cores, Python {m['python']}, azure-cli {m['az_version']}, "
+        f"azpe {m['azpe_version']}{source_note(m)}, "
+        f"load average {m['loadavg_at_start'][0]} (start) {m['loadavg_at_end'][0]} (end). "
+        f"12 Pending on 3 servers (4 each); each connection write is a server operation of {op:g} s "
+        "(the server reads Updating and answers other writes 409 meanwhile). Bound: the busiest "
+        f"server's operations back to back, {PER_SERVER} x {op:g} s = {bound:g} s. Targets for azpe: "
+        f"{t['azpe_rejected']}/12 Rejected and <= {t['bound_ratio_max']}x the bound, under both models.",
+        "",
+        "| timing | contender | wall | Rejected | exit | / bound | 409s | az processes "
+        "| last operation ended | CPU (process tree) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    rows = []
+    for model, part in long["models"].items():
+        for who, res in part["contenders"].items():
+            procs = str(res.get("az_process_count", "")) if who == "azpe" else ""
+            verdicts = long["verdicts"].get(model, {})
+            rej = f"{res['rejected']}/{res['targets']}"
+            ratio = f"{res['ratio_to_bound']:.3f}x"
+            if who == "azpe":
+                rej += "" if verdicts.get("azpe_all_rejected") else " **MISSED**"
+                ratio += "" if verdicts.get("azpe_within_bound") else " **MISSED**"
+            rows.append(
+                f"| {model} | {LABELS[who]} | {res['seconds']:.1f} s | {rej} | {res['exit_code']} | {ratio} "
+                f"| {res['http_409']} | {procs} | {res['timeline']['operations_ended_s']:.1f} s "
+                f"| {res['cpu_s']['process_tree']:.1f} s |"
+            )
+    notes = [""]
+    for model, part in long["models"].items():
+        a = part["contenders"].get("azpe")
+        if a is None:
+            continue
+        tl = a["timeline"]
+        busiest = max(
+            (s for s in tl["per_server"].values() if s["last_operation_end_s"] is not None),
+            key=lambda s: s["last_operation_end_s"],
+            default=None,
+        )
+        lead = busiest["lead_s"] if busiest else None
+        gaps = [g["gap_s"] for g in busiest["between_operations"]] if busiest else []
+        gap_list = ", ".join(f"{g:.1f}" for g in gaps)
+        first_after = tl["first_request_after_end_s"]["median"]
+        notes.append(
+            f"- {model}, azpe: first accepted PUT at {lead} s; on its last server to finish the gaps "
+            f"between one operation's end and the next accepted PUT were {gap_list} s "
+            f"(all servers: median {tl['gap_s']['median']} s, max {tl['gap_s']['max']} s; the first "
+            f"request after an operation's end came after a median {first_after} s); "
+            f"it exited {tl['exit_after_last_operation_end_s']:+.1f} s after the last operation ended; "
+            f"CPU {a['cpu_s']['process_tree']:.1f} s in all (azpe itself ~{a['cpu_s']['top_process_own']} s, "
+            f"emulator {a['cpu_s']['emulator']} s); az processes: "
+            + ", ".join(f"{k.removeprefix('az ')} {n}" for k, n in a["az_processes"].items())
+            + "."
+        )
+    return "\n".join(head + rows + notes) + "\n"
+
+
+def snapshot_azpe(dest: Path) -> dict[str, Any]:
+    """Copy azpe's source (the working tree, which others may be editing) to ``dest`` and put
+    it first on PYTHONPATH, so that every azpe process and the emulator of this run use the
+    same code however long the run takes. Returns what was copied: the commit, the files
+    that differ from it, and a hash of the copied sources."""
+    src = ROOT / "azpe"
+    shutil.copytree(src, dest / "azpe", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    digest = hashlib.sha256()
+    for path in sorted((dest / "azpe").rglob("*")):
+        if path.is_file():
+            digest.update(str(path.relative_to(dest)).encode() + b"\0" + path.read_bytes())
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = str(dest) + (os.pathsep + old if old else "")
+
+    def git(*argv: str) -> str:
+        try:
+            out = subprocess.run(["git", "-C", str(ROOT), *argv], capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        return out.stdout.rstrip("\n") if out.returncode == 0 else ""  # porcelain starts with spaces
+
+    dirty = [line[3:] for line in git("status", "--porcelain", "--", "azpe").splitlines()]
+    return {
+        "commit": git("rev-parse", "HEAD").strip() or None,
+        "commit_subject": git("log", "-1", "--format=%s")[:200] or None,
+        "uncommitted_files": dirty,
+        "sha256": digest.hexdigest(),
+        "snapshot": "copied at the start of the run; every azpe process of the run used it",
+    }
+
+
+def machine_info(azpe: str, az: str, sb: Sandbox) -> dict[str, Any]:
+    version_env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "AZPE_"))}
+    az_version = json.loads(run([az, "version", "-o", "json"], sb.env(), timeout=60).stdout)
+    return {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "az_version": az_version.get("azure-cli"),
+        "azpe_version": run([azpe, "--version"], version_env, timeout=60).stdout.split()[-1],
+        "sh_version": sh.__version__,
+        "network": "loopback-only namespace",
+        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 # --- main ----------------------------------------------------------------------------------
@@ -657,12 +1056,41 @@ def _terminate(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def _names(allowed: tuple[str, ...]) -> Any:
+    def parse(text: str) -> list[str]:
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        bad = [n for n in names if n not in allowed]
+        if bad or not names:
+            raise argparse.ArgumentTypeError(f"use a comma-separated list of {', '.join(allowed)}")
+        return names
+
+    return parse
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results.json", help="JSON results file")
-    parser.add_argument("--op-seconds", type=float, default=1.0, help="emulator write duration (s)")
-    parser.add_argument("--reps", type=int, default=3, help="one-reject repetitions of each")
+    parser.add_argument("--only", choices=("short", "long"), help="run one part (default: both)")
+    parser.add_argument(
+        "--op-seconds", type=float, default=1.0, help="short case: emulator write duration (s)"
+    )
+    parser.add_argument("--reps", type=int, default=3, help="short case: one-reject repetitions of each")
     parser.add_argument("--startup-reps", type=int, default=10)
+    parser.add_argument(
+        "--long-op-seconds", type=float, default=30.0, help="real-timing case: server operation length (s)"
+    )
+    parser.add_argument(
+        "--models",
+        type=_names(MODELS),
+        default=list(MODELS),
+        help="real-timing case: timing models, comma-separated (default: at-end,at-once)",
+    )
+    parser.add_argument(
+        "--contenders",
+        type=_names(CONTENDERS),
+        default=list(CONTENDERS),
+        help="real-timing case: contenders, comma-separated (default: azpe,serial,xargs)",
+    )
     parser.add_argument("--azpe", default=str(ROOT / ".venv" / "bin" / "azpe"))
     parser.add_argument("--az", default=os.environ.get("AZPE_TEST_AZ", str(ROOT / ".venv-az" / "bin" / "az")))
     args = parser.parse_args()
@@ -676,65 +1104,115 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _terminate)
     azpe, az = str(Path(args.azpe).resolve()), str(Path(args.az).resolve())
     shell = shutil.which("bash") or "/bin/sh"
-    version_env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "AZPE_"))}
+    parts = [args.only] if args.only else ["short", "long"]
+    results: dict[str, Any] = {}
+    if args.only and args.out.exists():  # keep the other part's figures
+        with contextlib.suppress(ValueError):
+            results = json.loads(args.out.read_text(encoding="utf-8"))
     started = time.monotonic()
-    sb = Sandbox(azpe, az, args.op_seconds, single_scenario()[0])
+    snapshot_dir = Path(tempfile.mkdtemp(prefix="azpe-bench-src-"))
     try:
-        az_version = json.loads(run([az, "version", "-o", "json"], sb.env(), timeout=60).stdout)
-        machine = {
-            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "az_version": az_version.get("azure-cli"),
-            "azpe_version": run([azpe, "--version"], version_env, timeout=60).stdout.split()[-1],
-            "sh_version": sh.__version__,
-            "network": "loopback-only namespace",
-            "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
-        }
-        log(f"sandbox in {sb.dir}, op-seconds {args.op_seconds}; step 1: one reject")
-        single = step_single(sb, azpe, az, args.reps)
-        log("step 2: bulk (12 Pending on 3 servers)")
-        bulk = step_bulk(sb, azpe, shell)
+        source = snapshot_azpe(snapshot_dir)
+        log(
+            f"azpe source: commit {str(source['commit'])[:10]}, "
+            f"{len(source['uncommitted_files'])} uncommitted file(s), sha256 {source['sha256'][:12]}"
+        )
+        return _run_parts(args, parts, results, azpe, az, shell, started, source)
+    finally:
+        shutil.rmtree(snapshot_dir, ignore_errors=True)
+
+
+def _run_parts(
+    args: argparse.Namespace,
+    parts: list[str],
+    results: dict[str, Any],
+    azpe: str,
+    az: str,
+    shell: str,
+    started: float,
+    source: dict[str, Any],
+) -> int:
+    sb = Sandbox(azpe, az, args.op_seconds, single_scenario()[0])
+    long: dict[str, Any] | None = None
+    try:
+        machine = machine_info(azpe, az, sb)
+        machine["azpe_source"] = source
+        if "short" in parts:
+            sb.set_timing(args.op_seconds, "at-end")
+            log(f"sandbox in {sb.dir}, op-seconds {args.op_seconds}; step 1: one reject")
+            single = step_single(sb, azpe, az, args.reps)
+            log("step 2: bulk (12 Pending on 3 servers)")
+            bulk = step_bulk(sb, azpe, shell)
+            machine["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+        if "long" in parts:
+            long = {"machine": dict(machine), "op_seconds": args.long_op_seconds, "models": {}}
+            long["machine"]["date"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+            long["machine"]["loadavg_at_start"] = [round(x, 2) for x in os.getloadavg()]
+            long_started = time.monotonic()
+            for model in args.models:
+                log(
+                    f"real timing: 12 Pending on 3 servers, operations of {args.long_op_seconds:g} s, {model}"
+                )
+                long["models"][model] = step_long(
+                    sb, azpe, shell, model, args.long_op_seconds, args.contenders
+                )
+            long["seconds"] = round(time.monotonic() - long_started, 1)
+            long["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     finally:
         sb.stop()
-    log("step 4: startup")
-    startup = step_startup(azpe, args.startup_reps)
-    machine["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    bound = PER_SERVER * single["median_s"]["az"]
-    bulk["bound_s"] = round(bound, 3)
-    bulk["bound_definition"] = (
-        f"{PER_SERVER} x the median single bare az reject of step 1: the sum of the busiest "
-        "server's own writes, which cannot overlap (per-server busy lock)"
-    )
-    bulk["speedup_vs_serial"] = round(bulk["serial"]["seconds"] / bulk["azpe"]["seconds"], 3)
-    bulk["azpe_vs_bound"] = round(bulk["azpe"]["seconds"] / bound, 3)
-    results: dict[str, Any] = {
-        "machine": machine,
-        "op_seconds": args.op_seconds,
-        "targets": TARGETS,
-        "single": single,
-        "bulk": bulk,
-        "processes": step_processes(bulk),
-        "startup": startup,
-        "total_seconds": round(time.monotonic() - started, 1),
-    }
-    p = results["processes"]
-    results["verdicts"] = {
-        "one_reject_ratio": single["ratio"] <= TARGETS["reject_ratio_max"] and single["all_rejected"],
-        "bulk_speedup": bulk["speedup_vs_serial"] >= TARGETS["bulk_speedup_min"],
-        "bulk_bound": bulk["azpe_vs_bound"] <= TARGETS["bulk_bound_ratio_max"],
-        "bulk_all_rejected": bulk["azpe"]["not_rejected"] == 0,
-        "xargs_left_some": bulk["xargs"]["not_rejected"] > 0,
-        "az_processes": p["met"],
-        "startup": all(
-            v["median_s"] < TARGETS["startup_seconds_max"] for k, v in startup.items() if k.startswith("azpe")
-        ),
-    }
-    table = report(results)
-    results["table"] = table
+    if "short" in parts:
+        log("step 4: startup")
+        startup = step_startup(azpe, args.startup_reps)
+        bound = PER_SERVER * single["median_s"]["az"]
+        bulk["bound_s"] = round(bound, 3)
+        bulk["bound_definition"] = (
+            f"{PER_SERVER} x the median single bare az reject of step 1: the sum of the busiest "
+            "server's own writes, which cannot overlap (per-server busy lock)"
+        )
+        bulk["speedup_vs_serial"] = round(bulk["serial"]["seconds"] / bulk["azpe"]["seconds"], 3)
+        bulk["azpe_vs_bound"] = round(bulk["azpe"]["seconds"] / bound, 3)
+        short: dict[str, Any] = {
+            "machine": machine,
+            "op_seconds": args.op_seconds,
+            "targets": TARGETS,
+            "single": single,
+            "bulk": bulk,
+            "processes": step_processes(bulk),
+            "startup": startup,
+        }
+        p = short["processes"]
+        short["verdicts"] = {
+            "one_reject_ratio": single["ratio"] <= TARGETS["reject_ratio_max"] and single["all_rejected"],
+            "bulk_speedup": bulk["speedup_vs_serial"] >= TARGETS["bulk_speedup_min"],
+            "bulk_bound": bulk["azpe_vs_bound"] <= TARGETS["bulk_bound_ratio_max"],
+            "bulk_all_rejected": bulk["azpe"]["not_rejected"] == 0,
+            "xargs_left_some": bulk["xargs"]["not_rejected"] > 0,
+            "az_processes": p["met"],
+            "startup": all(
+                v["median_s"] < TARGETS["startup_seconds_max"]
+                for k, v in startup.items()
+                if k.startswith("azpe")
+            ),
+        }
+        short["table"] = report(short)
+        results.update(short)
+    if long is not None:
+        long["targets"] = LONG_TARGETS
+        long["bound_s"] = PER_SERVER * args.long_op_seconds
+        long["bound_definition"] = (
+            f"the busiest server's operations back to back: {PER_SERVER} x {args.long_op_seconds:g} s "
+            "(writes on one server cannot overlap)"
+        )
+        long["verdicts"] = long_verdicts(long)
+        long["table"] = report_long(long)
+        results["long"] = long
+    results["total_seconds"] = round(time.monotonic() - started, 1)
+    results["parts_run"] = parts
+    tables = [results["table"]] if "short" in parts else []
+    if long is not None:
+        tables.append(long["table"])
     args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(table)
+    print("\n".join(tables))
     log(f"results written to {args.out} ({results['total_seconds']} s in all)")
     return 0
 
