@@ -19,9 +19,15 @@
     endpoint = "pe-*"                            # the private endpoint's name
     group_ids = ["postgresqlServer"]
     server = "pg-*"
+    # any_subscription = true   # only to allow endpoints of any subscription (see below)
 
 A rule matches when every field it names matches (globs, case-insensitive); a field it leaves
 out matches anything. Mistakes are reported with the file's line and the reason.
+
+Whoever creates a private endpoint chooses its name and resource group, not its subscription:
+only the subscription says whose it is. So a rule must pin ``subscription`` to exact IDs; one
+that leaves it out or puts a wildcard in it (which a stranger's subscription can match) is
+refused unless it says ``any_subscription = true``.
 """
 
 from __future__ import annotations
@@ -48,6 +54,8 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "approved": ("review", "description"),
 }
 _GLOB = re.compile(r"[\w.*?\[\]()!-]+")
+_WILDCARDS = frozenset("*?[")
+PLACEHOLDER = "fill-in"  # what the README's examples leave to the admin
 DEFAULT_DESCRIPTION = "Rejected by policy: this private endpoint is not allowed"
 
 
@@ -159,7 +167,7 @@ def _rules(raw: Any, where: _Locator) -> tuple[Rule, ...]:
         if not isinstance(entry, dict):  # allow = [1], allow = [[]]: an array, not [[allow]]
             raise where.error("allow", None, "allow rules are written as [[allow]] tables")
         for key in entry:
-            if key not in ("name", *RULE_FIELDS):
+            if key not in ("name", "any_subscription", *RULE_FIELDS):
                 raise where.error(key, section, f"unknown key {shown(key)} in an [[allow]] rule")
         name = entry.get("name", f"allow #{index + 1}")
         if not isinstance(name, str) or not name.strip():
@@ -178,8 +186,29 @@ def _rules(raw: Any, where: _Locator) -> tuple[Rule, ...]:
                 f"rule {shown(name)} matches every connection ('*' in each field), "
                 "so it would allow everything",
             )  # fmt: skip
+        any_subscription = entry.get("any_subscription", False)
+        if not isinstance(any_subscription, bool):
+            raise where.error("any_subscription", section, "any_subscription must be true or false")
+        wide = _wide_subscriptions(patterns.get("subscription"))
+        if wide is not None and not any_subscription:
+            raise where.error(
+                "subscription" if "subscription" in patterns else "name" if "name" in entry else "allow",
+                section,
+                f"rule {shown(name)} can match endpoints of any subscription ({wide}), and an "
+                "endpoint's name and resource group are chosen by whoever creates it: pin "
+                "subscription to exact subscription IDs, or say any_subscription = true",
+            )  # fmt: skip
         rules.append(Rule(name, patterns))
     return tuple(rules)
+
+
+def _wide_subscriptions(globs: tuple[str, ...] | None) -> str | None:
+    """Why ``subscription`` does not pin the endpoint's owner (None: it does). A wildcard can
+    match a subscription a stranger creates (IDs are random, and creating more is cheap)."""
+    if globs is None:
+        return "it names no subscription"
+    loose = next((g for g in globs if _WILDCARDS & set(g)), None)
+    return None if loose is None else f"the glob {shown(loose)} in subscription"
 
 
 def _globs(value: Any, where: _Locator, key: str, section: str) -> tuple[str, ...]:
@@ -189,6 +218,8 @@ def _globs(value: Any, where: _Locator, key: str, section: str) -> tuple[str, ..
     for glob in globs:
         if not _GLOB.fullmatch(glob) or glob.count("[") != glob.count("]"):
             raise where.error(key, section, f"bad glob {shown(glob)} in {key}")
+        if PLACEHOLDER in glob.lower():  # an example copied before it was completed
+            raise where.error(key, section, f"{key} is a placeholder, {shown(glob)}: fill it in")
     return globs
 
 

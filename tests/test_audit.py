@@ -45,6 +45,7 @@ def test_concurrent_writers_never_interleave_partial_lines(tmp_path: Path) -> No
     lines = path.read_text().splitlines()
     assert lines[0] == '{"kept": "a line written before"}'  # appended, never rewritten
     records = [json.loads(line) for line in lines[1:]]  # every line is whole JSON
+    records = [r for r in records if r["event"] == "outcome"]  # (each after its decision)
     assert len(records) == 240
     per_writer = {w: [r for r in records if r["identity"]["name"] == f"writer-{w}"] for w in range(4)}
     assert all(len(v) == 60 for v in per_writer.values())
@@ -77,8 +78,10 @@ def test_a_line_after_a_torn_one_starts_on_its_own_line(tmp_path: Path) -> None:
     assert lines[:2] == [b'{"kept": 1}', b'{"torn by a crash": ']  # never rewritten
     assert [json.loads(line)["connectionId"].rsplit("/", 1)[-1] for line in lines[2:-1]] == [
         "pe-1.1",
+        "pe-1.1",
         "pe-2.1",
-    ]
+        "pe-2.1",
+    ]  # each outcome after its decision
     assert lines[-1] == b""  # ends in a newline
 
 
@@ -153,7 +156,7 @@ def test_a_log_that_can_be_appended_to_but_not_read_still_takes_lines(
 
     monkeypatch.setattr("azpe.audit.os.open", write_only)
     AuditLog(path, command="reject", identity=None).outcome(result("pe-1.1", padding=0))
-    assert len(lines_of(path)) == 2
+    assert len(lines_of(path)) == 3  # kept, decision, outcome
 
 
 # A real full disk: a 16 KiB tmpfs in a mount namespace of its own (where unshare may run).
@@ -218,5 +221,211 @@ def test_on_a_real_full_disk_every_line_is_whole(tmp_path: Path) -> None:
     assert data.startswith(b'{"kept": 1}\n')
     assert data.endswith(b"\n")
     records = lines_of(copy)  # every line whole JSON: nothing torn, nothing glued
-    assert len(records) == 1 + report["written"] + 1
+    outcomes = [r for r in records[1:] if r["event"] == "outcome"]
+    assert len(outcomes) == report["written"] + 1
     assert records[-1]["connectionId"].endswith("/pe-after.1")  # type: ignore[union-attr]
+
+
+# -- who, which run, and whether it was a dry run -----------------------------------------------
+
+
+def test_every_line_names_its_run_version_os_user_and_host(tmp_path: Path) -> None:
+    import getpass
+    import socket
+
+    import azpe
+
+    path = tmp_path / "audit.jsonl"
+    first = AuditLog(path, command="reject", identity=None)
+    first.outcome(result("pe-1.1", padding=0))
+    first.outcome(result("pe-2.1", padding=0))
+    first.end(0, {"rejected": 2})
+    AuditLog(path, command="reject", identity=None).outcome(result("pe-3.1", padding=0))
+    lines = lines_of(path)
+    events = ["decision", "outcome", "decision", "outcome", "end", "decision", "outcome"]
+    assert [line["event"] for line in lines] == events
+    assert {line["run"] for line in lines[:5]} == {first.run}  # one id for one invocation's lines
+    assert lines[5]["run"] == lines[6]["run"] != first.run
+    for line in lines:
+        assert line["azpeVersion"] == azpe.__version__
+        assert line["osUser"] == getpass.getuser()
+        assert line["host"] == socket.gethostname()
+        assert line["dryRun"] is False
+    assert lines[4]["exitCode"] == 0 and lines[4]["results"] == {"rejected": 2}
+
+
+def test_the_lines_of_a_dry_run_say_so(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, command="reject", identity=None, dry_run=True)
+    log.outcome(result("pe-1.1", padding=0))
+    log.end(0, {"planned": 1})
+    assert [line["dryRun"] for line in lines_of(path)] == [True, True, True]
+
+
+def test_a_run_that_logged_nothing_logs_no_end(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    AuditLog(path, command="enforce", identity=None).end(0, {})
+    assert path.read_bytes() == b""
+
+
+def test_an_outcome_never_planned_gets_its_decision_first(tmp_path: Path) -> None:
+    # enforce, stopped in its approve round, reports the reject round's targets as skipped.
+    path = tmp_path / "audit.jsonl"
+    skipped = result("pe-1.1", padding=0).with_(outcome=Outcome.SKIPPED, connection=None)
+    conn_id = skipped.to_record()["id"]
+    log = AuditLog(path, command="enforce", identity=None, actions={conn_id.lower(): "reject"})
+    log.outcome(skipped)
+    decision, outcome = lines_of(path)
+    assert (decision["event"], decision["decision"]) == ("decision", "reject: skipped")
+    assert (outcome["event"], outcome["result"]) == ("outcome", "skipped")
+    assert decision["connectionId"] == outcome["connectionId"] == conn_id
+
+
+# -- through the CLI: a dry run's lines, and the end of every run --------------------------------
+
+PE1 = "pe-foreign.11111111-1111-1111-1111-111111111111"
+
+
+def reject_cli(fp: object, fake_az: str, audit: Path, *extra: str) -> object:
+    from tests.azsamples import dumps, server_json
+    from tests.clihelp import run, show_argv
+
+    fp.register(  # type: ignore[attr-defined]
+        [fake_az, "account", "show", "--only-show-errors", "-o", "json"],
+        stdout=dumps({"id": SUB, "tenantId": "t", "user": {"name": "dba@example.com", "type": "user"}}),
+    )
+    fp.register(show_argv(fake_az), stdout=dumps(server_json([conn(PE1)])))  # type: ignore[attr-defined]
+    return run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", PE1, "--audit-log", str(audit), *extra)
+
+
+def test_a_dry_run_is_audited_as_one(fp: object, fake_az: str, tmp_path: Path) -> None:
+    audit = tmp_path / "audit.jsonl"
+    done = reject_cli(fp, fake_az, audit, "--dry-run")
+    assert done.exit_code == 0, done.stderr  # type: ignore[attr-defined]
+    decision, outcome, end = lines_of(audit)
+    assert (decision["decision"], decision["dryRun"]) == ("reject: write", True)
+    assert (outcome["result"], outcome["dryRun"]) == ("planned", True)
+    assert (end["event"], end["dryRun"], end["exitCode"], end["results"]) == ("end", True, 0, {"planned": 1})
+    assert decision["run"] == outcome["run"] == end["run"]
+    assert end["identity"]["name"] == "dba@example.com"
+
+
+def test_a_real_run_ends_with_its_exit_code(fp: object, fake_az: str, tmp_path: Path) -> None:
+    from tests.azsamples import connection_raw, dumps
+    from tests.clihelp import write_argv
+
+    fp.register(  # type: ignore[attr-defined]
+        write_argv(fake_az, "reject", PE1, sub=SUB), stdout=dumps(connection_raw(PE1, "Rejected"))
+    )
+    audit = tmp_path / "audit.jsonl"
+    done = reject_cli(fp, fake_az, audit)
+    assert done.exit_code == 0, done.stderr  # type: ignore[attr-defined]
+    lines = lines_of(audit)
+    assert [(line["event"], line["dryRun"]) for line in lines] == [
+        ("decision", False), ("outcome", False), ("end", False)
+    ]  # fmt: skip
+    assert (lines[-1]["exitCode"], lines[-1]["results"], lines[-1]["error"]) == (0, {"rejected": 1}, None)
+
+
+def reporter_of(log: AuditLog) -> object:
+    from azpe.cli.app import Session
+    from azpe.cli.write import RunReporter
+
+    return RunReporter(Session(client=None, output="json", query=None), log)  # type: ignore[arg-type]
+
+
+def test_a_run_that_stops_on_an_error_still_ends(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, command="reject", identity=None)
+    log.outcome(result("pe-1.1", padding=0))
+
+    def work() -> object:
+        raise AzureError("az said no", code="Boom")
+
+    with pytest.raises(AzureError):
+        reporter_of(log).run(work)  # type: ignore[attr-defined]
+    end = lines_of(path)[-1]
+    assert (end["event"], end["exitCode"]) == ("end", 1)
+    assert end["error"] == {"code": "Boom", "message": "az said no"}
+
+
+def test_a_run_whose_end_cannot_be_logged_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from azpe.writes import WriteReport
+
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, command="reject", identity=None)
+    done = result("pe-1.1", padding=0)
+    log.outcome(done)
+    FailingDisk(monkeypatch, room=0)
+    report = reporter_of(log).run(lambda: WriteReport([done]))  # type: ignore[attr-defined]
+    assert report.failure is not None and report.failure.code == "AuditLogFailed"
+    assert report.exit_code == 1
+
+
+# -- enforce: a dry run, and a round never started ---------------------------------------------
+
+OWN = "pe-app.33333333-3333-3333-3333-333333333333"
+ENFORCE_POLICY = f"""
+[organisation]
+subscriptions = ["{SUB}"]
+
+[pending]
+matched = "approve"
+unmatched = "reject"
+
+[[allow]]
+name = "own"
+subscription = "{SUB}"
+"""
+
+
+def enforce_cli(fp: object, fake_az: str, tmp_path: Path, *extra: str) -> tuple[object, Path]:
+    from tests.azsamples import FOREIGN_SUB, dumps, server_json
+    from tests.clihelp import run, show_argv
+
+    own = conn(OWN, "Pending")
+    own["privateEndpoint"]["id"] = own["privateEndpoint"]["id"].replace(FOREIGN_SUB, SUB)
+    population = dumps(server_json([own, conn(PE1)], public="Enabled"))
+    fp.register(  # type: ignore[attr-defined]
+        [fake_az, "account", "show", "--only-show-errors", "-o", "json"],
+        stdout=dumps({"id": SUB, "tenantId": "t", "user": {"name": "dba@example.com", "type": "user"}}),
+    )
+    fp.register(show_argv(fake_az), stdout=population)  # type: ignore[attr-defined]
+    fp.register(show_argv(fake_az, sub=SUB), stdout=population, occurrences=3)  # type: ignore[attr-defined]
+    policy, audit = tmp_path / "policy.toml", tmp_path / "audit.jsonl"
+    policy.write_text(ENFORCE_POLICY)
+    done = run("enforce", "--policy", str(policy), "-g", "rg-data", "-s", "pg-orders", "--apply",
+               "--audit-log", str(audit), *extra)  # fmt: skip
+    return done, audit
+
+
+def test_an_enforce_dry_run_is_audited_as_one(fp: object, fake_az: str, tmp_path: Path) -> None:
+    done, audit = enforce_cli(fp, fake_az, tmp_path, "--dry-run")
+    assert done.exit_code == 0, done.stderr  # type: ignore[attr-defined]
+    lines = lines_of(audit)
+    assert [line["event"] for line in lines] == ["decision", "outcome"] * 2 + ["end"]
+    assert {line["dryRun"] for line in lines} == {True}
+
+
+def test_an_interrupted_enforce_logs_the_round_it_never_started(
+    fp: object, fake_az: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def ctrl_c(*_args: object) -> None:  # just before the approve round's writes start
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("azpe.cli.write.ServerProgress.start", ctrl_c)
+    done, audit = enforce_cli(fp, fake_az, tmp_path)
+    assert done.exit_code == 130, done.stderr  # type: ignore[attr-defined]
+    lines = lines_of(audit)
+    rejects = [line for line in lines if line.get("name") == PE1]  # the reject round's target
+    assert [(line["event"], line.get("decision"), line.get("result")) for line in rejects] == [
+        ("decision", "reject: skipped", None), ("outcome", None, "skipped"),
+    ]  # fmt: skip
+    assert lines[-1]["event"] == "end" and lines[-1]["exitCode"] == 130
+    assert verify_lines(audit)["problems"] == []
+
+
+def verify_lines(path: Path) -> dict[str, object]:
+    from azpe.audit_verify import verify
+
+    return verify(path.read_bytes())

@@ -8,7 +8,16 @@ from pathlib import Path
 import pytest
 from pytest_subprocess import FakeProcess
 
-from tests.azsamples import FOREIGN_SUB, SUB, conn, connection_id, connection_raw, dumps, server_json
+from tests.azsamples import (
+    FOREIGN_SUB,
+    SUB,
+    conn,
+    connection_id,
+    connection_raw,
+    dumps,
+    endpoint_id,
+    server_json,
+)
 from tests.clihelp import records, run, show_argv, write_argv
 
 OWN_APP = "pe-app.11111111-1111-1111-1111-111111111111"
@@ -34,6 +43,7 @@ subscription = "{SUB}"
 
 [[allow]]
 name = "data factory"
+subscription = "{FOREIGN_SUB}"   # the service's subscription, as the plan shows it
 endpoint = "adf-*"
 """
 
@@ -94,7 +104,7 @@ def test_explain_shows_every_rule_field_by_field(fp: FakeProcess, fake_az: str, 
     assert record["decision"] == "leave"
     assert record["rules"] == [
         {"name": "own", "matches": False, "fields": {"subscription": False}},
-        {"name": "data factory", "matches": True, "fields": {"endpoint": True}},
+        {"name": "data factory", "matches": True, "fields": {"subscription": True, "endpoint": True}},
     ]
 
 
@@ -195,3 +205,152 @@ def test_apply_rejects_the_old_approved_once_its_replacement_is_approved(
         (OWN_APP, "approved"),
         (FOREIGN_OK, "rejected"),
     ]
+
+
+# -- warnings in the plan: own endpoints rejected, rules that match nothing, the lock-out guard --
+
+
+def own(name: str, status: str = "Pending", rg: str = "rg-apps") -> dict[str, object]:
+    raw = conn(name, status)
+    raw["privateEndpoint"]["id"] = endpoint_id(name.split(".")[0], sub=SUB, rg=rg)
+    return raw
+
+
+def write_policy(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "policy.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_plan_warns_when_it_would_reject_an_own_endpoint_and_when_a_rule_matched_nothing(
+    fp: FakeProcess, fake_az: str, tmp_path: Path
+) -> None:
+    path = write_policy(
+        tmp_path,
+        f"""
+[organisation]
+subscriptions = ["{SUB}"]
+[pending]
+matched = "approve"
+[[allow]]
+name = "app"
+subscription = "{SUB}"
+resource_group = "rg-app"
+[[allow]]
+name = "retired vendor"
+subscription = "{FOREIGN_SUB}"
+endpoint = "pe-vendor-*"
+""",
+    )
+    fp.register(
+        show_argv(fake_az),
+        stdout=dumps(server_json([own(OWN_APP, rg="rg-app-typo"), conn(FOREIGN)], public="Enabled")),
+    )
+    result = run("enforce", "--policy", path, "-g", "rg-data", "-s", "pg-orders", "--check")
+    assert result.exit_code == 7
+    by_name = {r["name"]: r for r in records(result)}
+    assert by_name[OWN_APP]["decision"] == "reject"
+    assert by_name[OWN_APP]["warnings"] == [f"rejects an endpoint of an own subscription ({SUB})"]
+    assert by_name[FOREIGN]["decision"] == "reject"
+    assert by_name[FOREIGN]["warnings"] == []  # a foreign endpoint rejected: what a policy is for
+    lines = result.stderr.splitlines()
+    assert f"azpe: warning: pg-orders/{OWN_APP}: rejects an endpoint of an own subscription ({SUB})" in lines
+    assert "azpe: warning: rule 'retired vendor' matched no connection in scope" in lines
+    assert "azpe: warning: rule 'app' matched no connection in scope" in lines
+    assert not any("foreign" in line for line in lines if "warning" in line)
+
+
+def test_a_quiet_plan_has_no_warnings(fp: FakeProcess, fake_az: str, policy: str) -> None:
+    fp.register(show_argv(fake_az), stdout=population())
+    result = run("enforce", "--policy", policy, "-g", "rg-data", "-s", "pg-orders")
+    assert result.exit_code == 0, result.stderr
+    assert all(r["warnings"] == [] for r in records(result))
+    assert "warning" not in result.stderr
+
+
+GUARDED = f"""
+[organisation]
+subscriptions = ["{SUB}"]
+[pending]
+unmatched = "reject"
+description = "{{pending}}"
+[approved]
+review = true
+description = "{{approved}}"
+[[allow]]
+name = "own"
+subscription = "{SUB}"
+"""
+
+
+@pytest.mark.parametrize("same_description", [False, True])
+def test_check_and_the_plan_say_when_the_lock_out_guard_will_refuse_a_step(
+    fp: FakeProcess, fake_az: str, tmp_path: Path, same_description: bool
+) -> None:
+    # Public access Disabled, and the policy rejects the only Approved connection.
+    texts = ("not allowed", "not allowed") if same_description else ("not allowed", "withdrawn")
+    path = write_policy(tmp_path, GUARDED.format(pending=texts[0], approved=texts[1]))
+    fp.register(show_argv(fake_az), stdout=dumps(server_json([conn(FOREIGN), conn(FOREIGN_OK, "Approved")])))
+    result = run("enforce", "--policy", path, "-g", "rg-data", "-s", "pg-orders", "--check")
+    assert result.exit_code == 7
+    by_name = {r["name"]: r for r in records(result)}
+    (refused,) = by_name[FOREIGN_OK]["warnings"]
+    assert refused.startswith("the lock-out guard will refuse this reject: reject would remove the last")
+    warned = [line for line in result.stderr.splitlines() if line.startswith("azpe: warning: pg-orders/")]
+    assert f"azpe: warning: pg-orders/{FOREIGN_OK}: {refused}" in warned
+    if same_description:  # one engine run holds the whole server: the Pending one waits too
+        assert by_name[FOREIGN]["warnings"] == [
+            "will not run: the lock-out guard refuses a reject on server pg-orders, "
+            "so nothing on it is written"
+        ]
+        assert len(warned) == 2
+    else:  # its own run, earlier, that removes no Approved connection: the guard lets it pass
+        assert by_name[FOREIGN]["warnings"] == []
+        assert len(warned) == 1
+
+
+def test_the_plan_counts_approvals_before_rejections_so_a_replaced_connection_is_not_flagged(
+    fp: FakeProcess, fake_az: str, policy: str
+) -> None:
+    fp.register(show_argv(fake_az), stdout=dumps(server_json([own(OWN_APP), conn(FOREIGN_OK, "Approved")])))
+    result = run("enforce", "--policy", policy, "-g", "rg-data", "-s", "pg-orders", "--check")
+    assert result.exit_code == 7
+    assert [r["warnings"] for r in records(result)] == [[], []]  # OWN_APP is approved first
+    assert "pg-orders/" not in result.stderr
+
+
+def test_with_force_the_plan_does_not_predict_a_refusal(
+    fp: FakeProcess, fake_az: str, tmp_path: Path
+) -> None:
+    path = write_policy(tmp_path, GUARDED.format(pending="x", approved="y"))
+    fp.register(show_argv(fake_az), stdout=dumps(server_json([conn(FOREIGN_OK, "Approved")])))
+    result = run("enforce", "--policy", path, "-g", "rg-data", "-s", "pg-orders", "--force")
+    assert result.exit_code == 0, result.stderr
+    assert records(result)[0]["warnings"] == []
+
+
+@pytest.mark.parametrize(
+    ("descriptions", "approved_first"),
+    [(("x", "x"), False), (("x", "y"), True)],  # one engine run; or the guarded run first
+)
+def test_apply_does_what_the_plan_said_the_guard_would_do(
+    fp: FakeProcess, fake_az: str, tmp_path: Path, descriptions: tuple[str, str], approved_first: bool
+) -> None:
+    # Nothing on a server where the guard trips is written, in this run or a later one.
+    path = write_policy(tmp_path, GUARDED.format(pending=descriptions[0], approved=descriptions[1]))
+    both = [conn(FOREIGN), conn(FOREIGN_OK, "Approved")]
+    population = dumps(server_json(both[::-1] if approved_first else both))
+    fp.register(show_argv(fake_az), stdout=population)
+    plan = run("enforce", "--policy", path, "-g", "rg-data", "-s", "pg-orders")
+    predicted = {r["name"]: r["warnings"] for r in records(plan)}
+    fp.register(show_argv(fake_az), stdout=population)
+    applied = run("enforce", "--policy", path, "-g", "rg-data", "-s", "pg-orders", "--apply")
+    assert applied.exit_code == 6
+    results = {r["name"]: r for r in records(applied)}
+    assert {n: (r["action"], r["error"]["code"]) for n, r in results.items()} == {
+        FOREIGN_OK: ("failed", "LockOutGuard"),
+        FOREIGN: ("skipped", "LockOutGuard"),
+    }
+    assert {n: r["warnings"] for n, r in results.items()} == predicted
+    assert all(predicted.values())
+    assert not [c for c in fp.calls if "private-endpoint-connection" in c]  # nothing written

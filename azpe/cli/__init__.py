@@ -1,7 +1,7 @@
 """The ``azpe`` command: options, prompts, rendering, and the one place errors become exit codes
 (``app.handle_errors``). Importing the command modules registers them on the app."""
 
-from azpe.cli import enforce_cmd, read, write
+from azpe.cli import audit_cmd, enforce_cmd, read, write
 from azpe.cli.app import app, main
 
-__all__ = ["app", "enforce_cmd", "main", "read", "write"]
+__all__ = ["app", "audit_cmd", "enforce_cmd", "main", "read", "write"]

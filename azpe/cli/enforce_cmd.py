@@ -17,7 +17,15 @@ from azpe.cli.app import (
     with_common_options,
 )
 from azpe.cli.write import RunReporter, open_audit, run_options
-from azpe.enforce import Decision, apply_decisions, decide_all, drift_exit_code, explain
+from azpe.enforce import (
+    Decision,
+    apply_decisions,
+    decide_all,
+    drift_exit_code,
+    explain,
+    unused_rules,
+    warning_lines,
+)
 from azpe.errors import AzpeError, UsageError
 from azpe.ids import ServerRef, parse_connection_id, parse_server_id, validate_server_name
 from azpe.models import Server
@@ -114,11 +122,13 @@ def enforce(
         connection = server.connection(target.name)
         if connection is None:
             raise server.missing(target.name)
-        session.emit(explain(rules, connection), DECISION_COLUMNS)
+        session.emit(explain(rules, server, connection), DECISION_COLUMNS)
         return
 
     in_scope = _read_scope(session, resource_group, refs, concurrency, read)
-    decisions = decide_all(rules, in_scope)
+    decisions = decide_all(rules, in_scope, force=force)
+    for line in warning_lines(decisions, unused_rules(rules, in_scope)):
+        typer.echo(line, err=True)
     if not apply:
         session.emit([d.to_record() for d in decisions], DECISION_COLUMNS)
         changes = sum(d.action is not None for d in decisions)
@@ -129,8 +139,9 @@ def enforce(
 
     by_id = {d.connection.id.lower(): d for d in decisions}
     audit = open_audit(
-        audit_log, session, "enforce", rules={k: d.rule for k, d in by_id.items() if d.action is not None}
-    )
+        audit_log, session, "enforce", rules={k: d.rule for k, d in by_id.items() if d.action is not None},
+        actions={k: d.action.value for k, d in by_id.items() if d.action is not None}, dry_run=dry_run,
+    )  # fmt: skip
     reporter = RunReporter(session, audit, extra=lambda r: _decision_fields(by_id, r))
     report = reporter.run(
         lambda: apply_decisions(
@@ -184,4 +195,4 @@ def _decision_fields(by_id: dict[str, Decision], result: TargetResult) -> dict[s
     if decision is None:
         return {}
     record = decision.to_record()
-    return {k: record[k] for k in ("decision", "rule", "reason", "endpointOwner")}
+    return {k: record[k] for k in ("decision", "rule", "reason", "endpointOwner", "warnings")}

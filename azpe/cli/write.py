@@ -1,7 +1,9 @@
 """Write commands: reject, approve, delete."""
 
+import contextlib
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,7 +22,7 @@ from azpe.cli.app import (
     with_common_options,
 )
 from azpe.client import Action
-from azpe.errors import ExitCode, SafetyRefusal, UsageError
+from azpe.errors import AzpeError, ExitCode, SafetyRefusal, UsageError
 from azpe.escape import visible
 from azpe.options import (
     AuditLogFile,
@@ -128,10 +130,27 @@ class RunReporter:
             self.audit.outcome(result)
 
     def run(self, work: Callable[[], WriteReport]) -> WriteReport:
+        """The write run, then its end line in the audit log (also when it stops on an error,
+        so that only a killed run lacks one)."""
         try:
-            return work()
+            report = work()
+        except BaseException as exc:
+            code = exc.exit_code if isinstance(exc, AzpeError) else (
+                ExitCode.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else ExitCode.INTERNAL
+            )  # fmt: skip
+            if self.audit is not None:
+                with contextlib.suppress(AzpeError):  # the error being raised is the one to report
+                    self.audit.end(code, {}, exc if isinstance(exc, AzpeError) else None)
+            raise
         finally:
             self.progress.stop()
+        if self.audit is not None:
+            try:
+                self.audit.end(report.exit_code, report.counts(), report.failure)
+            except AzpeError as exc:  # the run's end not on record: the run failed
+                if report.failure is None:
+                    report = replace(report, failure=exc)
+        return report
 
     def finish(self, report: WriteReport, label: str) -> None:
         if self.declined is not None:  # a person said no: a line, not every record
@@ -153,13 +172,15 @@ class RunReporter:
 
 
 def open_audit(
-    path: Path | None, session: Session, command: str, rules: dict[str, str | None] | None = None
-) -> AuditLog | None:
+    path: Path | None, session: Session, command: str, rules: dict[str, str | None] | None = None,
+    *, actions: dict[str, str] | None = None, dry_run: bool = False,
+) -> AuditLog | None:  # fmt: skip
     """The audit log, with the acting identity from az's account, or None without --audit-log."""
     if path is None:
         return None
     check_writable(path)  # before az account show: the first az call of a write command
-    return AuditLog(path, command=command, identity=session.client.show_account(), rules=rules)
+    identity = session.client.show_account()
+    return AuditLog(path, command=command, identity=identity, rules=rules, actions=actions, dry_run=dry_run)
 
 
 def run_options(
@@ -257,7 +278,7 @@ def _write_command(action: Action, short: str, summary: str, epilog: str) -> Non
                 retries=retries, concurrency=concurrency, wait_ready=wait_ready, busy_timeout=busy_timeout
             ),
         )
-        reporter = RunReporter(session, open_audit(audit_log, session, action.value))
+        reporter = RunReporter(session, open_audit(audit_log, session, action.value, dry_run=dry_run))
         ask = (lambda _plan: True) if (yes or not needs_confirmation) else _confirm_on_terminal
         report = reporter.run(
             lambda: run_write(

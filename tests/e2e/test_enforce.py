@@ -1,7 +1,9 @@
 """``azpe enforce`` (issue 5) against the emulator with the real az: a mixed population is
 planned correctly, ``--check`` exits 7 before and 0 after, ``--apply`` makes it compliant and a
 second ``--apply`` changes nothing, the audit log holds every decision and outcome, and a policy
-mistake stops before any request."""
+mistake stops before any request. A stranger's endpoint named like a trusted service's
+(issue 11) is never Approved: a rule that does not pin the subscription is refused, and the
+README's example, filled in, rejects it."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from azpe.sandbox import APP_ID, FOREIGN_SUBSCRIPTION, TENANT_ID, connection, scenario, server
-from tests.e2e.conftest import PEC, RG, SUB, Sandbox, connection_id
+from tests.e2e.conftest import PEC, RG, ROOT, SUB, Sandbox, connection_id
 
 # Azure services' managed private endpoints (Data Factory, ...) live in Microsoft's subscriptions.
 MICROSOFT_SUB = "b8e1c0a5-0d7e-4c3e-9f55-6a1d2f0adf00"
@@ -145,7 +147,8 @@ def test_enforce_plans_applies_and_audits_a_mixed_population(sandbox: Sandbox, t
     verdicts = [p["body"]["properties"]["privateLinkServiceConnectionState"]["status"] for p in puts]
     assert verdicts == ["Approved", "Approved", "Rejected", "Rejected"]
 
-    lines = [json.loads(line) for line in audit.read_text(encoding="utf-8").splitlines()]
+    logged = [json.loads(line) for line in audit.read_text(encoding="utf-8").splitlines()]
+    lines = [line for line in logged if line["event"] in ("decision", "outcome")]  # not the run's end
     decisions = {
         endpoint(line["connectionId"].rsplit("/", 1)[1]): line
         for line in lines
@@ -176,7 +179,7 @@ def test_enforce_plans_applies_and_audits_a_mixed_population(sandbox: Sandbox, t
     assert again.code == 0, again
     assert again.stdout == ""
     assert sandbox.writes() == []
-    assert len(audit.read_text(encoding="utf-8").splitlines()) == 8  # nothing written, nothing to audit
+    assert len(audit.read_text(encoding="utf-8").splitlines()) == len(logged)  # nothing to audit
 
     after = sandbox.azpe("enforce", *scope, "--check", "-o", "none")
     assert after.code == 0, after
@@ -199,3 +202,138 @@ def test_policy_mistake_stops_before_any_request(sandbox: Sandbox, tmp_path: Pat
         ), run.stderr
         assert "Traceback" not in run.stderr
     assert sandbox.em.requests() == []
+
+
+# -- issue 11: policies that a stranger cannot satisfy -----------------------------------------
+
+SPOOF = "adf-totally-legit"
+# The README's example before issue 11: the Data Factory rule trusted the endpoint's name.
+NAME_ONLY = f"""\
+[organisation]
+subscriptions = ["{SUB}"]
+
+[pending]
+matched = "approve"
+unmatched = "reject"
+
+[[allow]]
+name = "our subscriptions"
+subscription = ["{SUB}"]
+
+[[allow]]
+name = "data factory"
+endpoint = "adf-*"
+group_ids = "postgresqlServer"
+"""
+
+
+def spoofed() -> dict[str, Any]:
+    """A stranger's endpoint in a foreign subscription, named and grouped like the service's."""
+    managed = {"resource_group": "rg-adf-managed-weu"}
+    return scenario(
+        [
+            server(
+                "pg-etl",
+                [
+                    connection("adf-managed-pe", subscription=MICROSOFT_SUB, **managed),
+                    connection(SPOOF, subscription=FOREIGN_SUBSCRIPTION, **managed),
+                ],
+                public_network_access="Enabled",
+            )
+        ]
+    )
+
+
+def readme_policy() -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Policy enforcement") :]
+    return section.split("```toml\n", 1)[1].split("```", 1)[0]
+
+
+def test_a_stranger_named_like_a_trusted_service_is_never_approved(sandbox: Sandbox, tmp_path: Path) -> None:
+    sandbox.seed(spoofed())
+    policy = tmp_path / "policy.toml"
+    scope = ("--policy", str(policy), "-g", RG)
+
+    # A rule that trusts the name alone is refused, before any request, with its line.
+    policy.write_text(NAME_ONLY, encoding="utf-8")
+    refused = sandbox.azpe("enforce", *scope, "--apply")
+    assert refused.code == 2, refused
+    line = NAME_ONLY.splitlines().index('name = "data factory"') + 1
+    assert refused.stderr.startswith(
+        f"azpe: error: {policy}:{line}: rule 'data factory' can match endpoints of any subscription"
+    ), refused.stderr
+    assert sandbox.em.requests() == []
+
+    # The README's example, copied as it is, stops at what the admin must fill in.
+    policy.write_text(readme_policy(), encoding="utf-8")
+    unfilled = sandbox.azpe("enforce", *scope, "--apply")
+    assert unfilled.code == 2, unfilled
+    assert "subscription is a placeholder" in unfilled.stderr and "fill it in" in unfilled.stderr
+    assert sandbox.em.requests() == []
+    assert sandbox.names("pg-etl", "Pending") and not sandbox.names("pg-etl", "Approved")
+
+    # Filled in with the service's subscription and resource group (as the plan shows them).
+    filled = readme_policy().replace("FILL-IN-the-service-subscription-id", MICROSOFT_SUB)
+    policy.write_text(filled.replace("FILL-IN-the-service-resource-group", "rg-adf-managed-weu"))
+    plan = sandbox.azpe("enforce", *scope)
+    assert plan.code == 0, plan
+    decided = {endpoint(r["name"]): (r["decision"], r["rule"], r["endpointOwner"]) for r in plan.json}
+    assert decided == {
+        "adf-managed-pe": ("approve", "data factory", "foreign"),
+        SPOOF: ("reject", None, "foreign"),
+    }
+    assert "rule 'our subscriptions' matched no connection in scope" in plan.stderr
+
+    applied = sandbox.azpe("enforce", *scope, "--apply", "-o", "jsonl")
+    assert applied.code == 0, applied
+    assert {endpoint(r["name"]): r["action"] for r in applied.lines} == {
+        "adf-managed-pe": "approved",
+        SPOOF: "rejected",
+    }
+    state = {endpoint(n): c["status"] for n, c in sandbox.connections("pg-etl").items()}
+    assert state == {"adf-managed-pe": "Approved", SPOOF: "Rejected"}
+    verdicts = {
+        endpoint(p["path"].rsplit("/", 1)[1]): p["body"]["properties"]["privateLinkServiceConnectionState"][
+            "status"
+        ]
+        for p in sandbox.requests("PUT", PEC)
+    }
+    assert verdicts == {"adf-managed-pe": "Approved", SPOOF: "Rejected"}  # never an Approved PUT for it
+
+
+def test_check_warns_of_an_own_endpoint_rejected_and_of_the_lock_out_guard(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    # pg-app: public access Disabled; the policy rejects its only Approved connection (its
+    # endpoint is ours, in a resource group the rule does not name) - the guard will refuse.
+    sandbox.seed(
+        scenario(
+            [
+                server(
+                    "pg-app",
+                    [connection("pe-app-main", "Approved", subscription=SUB, resource_group="rg-legacy")],
+                )
+            ]
+        )
+    )
+    policy = tmp_path / "policy.toml"
+    policy.write_text(
+        POLICY.replace(f'subscription = "{SUB}"\n', f'subscription = "{SUB}"\nresource_group = "rg-app"\n')
+    )
+    check = sandbox.azpe("enforce", "--policy", str(policy), "-g", RG, "--check")
+    assert check.code == 7, check
+    (record,) = check.json
+    assert record["decision"] == "reject"
+    assert record["warnings"][0] == f"rejects an endpoint of an own subscription ({SUB})"
+    assert record["warnings"][1].startswith("the lock-out guard will refuse this reject")
+    name = record["name"]
+    for warning in record["warnings"]:
+        assert f"azpe: warning: pg-app/{name}: {warning}\n" in check.stderr
+    assert sandbox.writes() == []
+
+    applied = sandbox.azpe("enforce", "--policy", str(policy), "-g", RG, "--apply")
+    assert applied.code == 6, applied  # as the plan said: refused, nothing written
+    assert applied.json[0]["error"]["code"] == "LockOutGuard"
+    assert sandbox.writes() == []
+    assert sandbox.status("pg-app", name) == "Approved"
