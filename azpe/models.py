@@ -95,7 +95,9 @@ class Connection:
         status = state.get("status")
         return cls(
             id=obj["id"],
-            name=_str(obj.get("name")) or ref.name,
+            # The name from the validated ID, not az's `name` field: text chosen by whoever
+            # created the endpoint must not become the write's --name argument.
+            name=ref.name,
             subscription=ref.server.subscription or "",
             resource_group=ref.server.resource_group,
             server=ref.server.name,

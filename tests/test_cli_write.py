@@ -626,7 +626,9 @@ def test_the_prompt_shows_names_from_azure_escaped(
     at_a_terminal(monkeypatch, "n\n", "reject", "-g", RG, "-s", SERVER, "--status", "Pending")
     err = capsys.readouterr().err
     assert "\x1b" not in err and "\x07" not in err and "\u202e" not in err
-    assert "  pg-orders/pe-x\\x1b]0;owned\\x07\\u202e.55555555-5555-5555-5555-555555555555 (Pending)\n" in err
+    # The name is the validated ID's, not az's `name` field (which whoever created it chose).
+    assert "  pg-orders/pe-x.55555555-5555-5555-5555-555555555555 (Pending)\n" in err
+    assert "owned" not in err
 
 
 # -- error lines ------------------------------------------------------------------------------------
@@ -777,3 +779,18 @@ def test_a_query_that_fails_only_on_a_result_is_reported_and_the_run_goes_on(
     assert result.stderr.count("--query failed") == 2  # one line per result
     assert fp.call_count(write_argv(fake_az, "delete", PE2, sub=SUB)) == 1
     assert "2 deleted" in result.stderr
+
+
+def test_the_write_names_the_connection_by_its_validated_id_not_azs_name_field(
+    fp: FakeProcess, fake_az: str
+) -> None:
+    """A connection's `name` as az prints it is chosen by whoever created the endpoint; the
+    write's --name comes from the connection's ID, which azpe validates."""
+    real = "pe-x.55555555-5555-5555-5555-555555555555"
+    fp.register(show_argv(fake_az), stdout=hostile_server())
+    fp.register(write_argv(fake_az, "reject", PE1, sub=SUB), stdout=dumps(connection_raw(PE1)))
+    fp.register(write_argv(fake_az, "reject", real, sub=SUB), stdout=dumps(connection_raw(real)))
+    result = run("reject", "-g", RG, "-s", SERVER, "--status", "Pending", "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert fp.call_count(write_argv(fake_az, "reject", real, sub=SUB)) == 1
+    assert {r["name"] for r in records(result)} == {PE1, real}
