@@ -127,3 +127,22 @@ def test_a_log_that_cannot_be_read_is_a_usage_error(tmp_path: Path) -> None:
     done = run("audit", "verify", str(tmp_path / "missing.jsonl"))
     assert done.exit_code == 2
     assert "cannot read audit log" in done.stderr
+
+
+def test_text_from_the_log_reaches_stderr_escaped(tmp_path: Path) -> None:
+    """A log is a file anyone with write access may have edited: what verify echoes from it
+    (run id, decision) never reaches the terminal raw."""
+    path = tmp_path / "audit.jsonl"
+    killed_run(path)
+    lines = path.read_text().splitlines()
+    hostile = [json.loads(line) for line in lines]
+    for record in hostile:
+        record["run"] = "r\x1b]0;owned\x07"
+        if record.get("event") == "decision":
+            record["decision"] = "reject\x1b[2J"
+    path.write_text("".join(json.dumps(r) + "\n" for r in hostile))
+    done = run("audit", "verify", str(path))
+    assert done.exit_code == 1
+    assert [ch for ch in done.stderr if not ch.isprintable() and ch != "\n"] == []
+    assert "run r\\x1b]0;owned\\x07 (reject by " in done.stderr
+    assert "(reject\\x1b[2J)" in done.stderr

@@ -51,16 +51,15 @@ def _tell(report: dict[str, Any]) -> None:
     for found in report["problems"]:
         typer.echo(f"azpe: {name}:{found['line']}: {visible(found['message'])}", err=True)
     for run in report["unfinished"]:
-        who = visible(f"{run['command']} by {run['osUser']}@{run['host']}")
+        who = visible(f"run {run['run']} ({run['command']} by {run['osUser']}@{run['host']})")
         typer.echo(
-            f"azpe: {name}:{run['firstLine']}-{run['lastLine']}: run {run['run']} ({who}) never finished: "
+            f"azpe: {name}:{run['firstLine']}-{run['lastLine']}: {who} never finished: "
             f"{len(run['inFlight'])} target(s) in flight",
             err=True,
         )
         for target in run["inFlight"]:
-            typer.echo(
-                f"azpe:   {visible(str(target['id'] or target['name']))} ({target['decision']})", err=True
-            )
+            flying = f"{target['id'] or target['name']} ({target['decision']})"
+            typer.echo(f"azpe:   {visible(flying)}", err=True)
     summary = (
         f"{report['lines']} line(s), {report['runs']} run(s): {len(report['problems'])} problem(s), "
         f"{len(report['unfinished'])} unfinished run(s)"
