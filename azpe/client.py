@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from enum import Enum
 from typing import Any
 
+from azpe.accounts import Account, parse_accounts
 from azpe.az import AzRunner
 from azpe.errors import AzureError
 from azpe.ids import SERVER_TYPE, ConnectionRef, ServerRef
@@ -78,11 +79,17 @@ class AzClient:
             raise AzureError("az account show printed no user", code="UnexpectedOutput")
         return {"name": user.get("name"), "type": user.get("type"), "tenantId": raw.get("tenantId")}
 
-    def list_servers(self, resource_group: str | None) -> list[Server]:
+    def list_accounts(self, *, every: bool) -> list[Account]:
+        """The login's subscriptions from az's profile (no request to Azure): Enabled ones of
+        the current cloud, or with ``every`` all of them (``--all``)."""
+        args = ["account", "list", *(["--all"] if every else []), "--only-show-errors"]
+        return parse_accounts(self.runner.run_json(args))
+
+    def list_servers(self, resource_group: str | None, subscription: str | None = None) -> list[Server]:
         args = ["postgres", "flexible-server", "list"]
         if resource_group:
             args += ["--resource-group", resource_group]
-        raw = self.runner.run_json([*args, *self._scope(None), "--only-show-errors"])
+        raw = self.runner.run_json([*args, *self._scope(subscription), "--only-show-errors"])
         if not isinstance(raw, list):
             raise AzureError("az printed an unexpected server list", code="UnexpectedOutput")
         return [Server.from_az(item) for item in raw]

@@ -80,6 +80,14 @@ def is_guid(value: str) -> bool:
     return _GUID_RE.fullmatch(value) is not None
 
 
+_GUID_SUFFIX_RE = re.compile(rf"\.{_GUID}$", re.ASCII)
+
+
+def endpoint_part(connection_name: str) -> str:
+    """A connection name without its generated ``.<guid>`` suffix (the endpoint's name)."""
+    return _GUID_SUFFIX_RE.sub("", connection_name)
+
+
 def validate_resource_group(value: str) -> str:
     if not _RG_RE.fullmatch(value) or value.startswith("-"):
         raise UsageError(

@@ -16,6 +16,7 @@ from azpe.errors import AzureError, NotFound, UsageError
 from azpe.ids import (
     ConnectionRef,
     ServerRef,
+    endpoint_part,
     parse_connection_id,
     parse_server_id,
     split_resource_id,
@@ -113,6 +114,16 @@ class Connection:
     def server_ref(self) -> ServerRef:
         return ServerRef(self.subscription, self.resource_group, self.server)
 
+    @property
+    def endpoint_name(self) -> str:
+        """The private endpoint's name: from its ID, else the connection's name without its
+        GUID suffix (names are generated as ``<endpoint>.<guid>``)."""
+        return split_resource_id(self.private_endpoint_id or "").get("name") or endpoint_part(self.name)
+
+    @property
+    def endpoint_subscription(self) -> str | None:
+        return split_resource_id(self.private_endpoint_id or "").get("subscription")
+
     def to_record(self) -> dict[str, Any]:
         endpoint = split_resource_id(self.private_endpoint_id or "")
         return {
@@ -197,6 +208,23 @@ class Server:
     def connection(self, name: str) -> Connection | None:
         wanted = name.lower()
         return next((c for c in self.connections if c.name.lower() == wanted), None)
+
+    def find(self, name: str) -> Connection | None:
+        """The connection named ``name``; else, for a private endpoint's name given without
+        the generated GUID suffix, that endpoint's one connection here. A name that fits
+        several connections is a usage error naming them: azpe never picks one."""
+        exact = self.connection(name)
+        if exact is not None or endpoint_part(name) != name:
+            return exact
+        wanted = name.lower()
+        matches = [c.name for c in self.connections if endpoint_part(c.name).lower() == wanted]
+        if len(matches) > 1:
+            raise UsageError(
+                f"{name!r} fits {len(matches)} connections on server {self.name}: {', '.join(matches)}",
+                code="AmbiguousName",
+                hint="Give the connection's full name (with its GUID suffix).",
+            )
+        return self.connection(matches[0]) if matches else None
 
     def to_record(self) -> dict[str, Any]:
         counts = Counter(c.status for c in self.connections)

@@ -51,12 +51,66 @@ def text(value: str) -> str:
 
 
 Subscription = Annotated[
-    str | None,
+    list[str] | None,
     typer.Option(
         "--subscription",
         metavar="SUBSCRIPTION",
         parser=text,
-        help="Subscription name or ID (default: az's default).",
+        help="Subscription name or ID [default: az's default]; repeatable where a command takes "
+        "a scope (each is read on its own, in parallel).",
+    ),
+]
+AllSubscriptions = Annotated[
+    bool,
+    typer.Option(
+        "--all-subscriptions",
+        help="The scope is every Enabled subscription of the login (az account list).",
+    ),
+]
+ShardOption = Annotated[
+    str | None,
+    typer.Option(
+        "--shard",
+        metavar="K/N",
+        parser=text,
+        help="Take part K of N of the servers in scope (a stable split, for a CI matrix).",
+    ),
+]
+Endpoints = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--endpoint",
+        metavar="GLOB",
+        parser=text,
+        help="Only connections of private endpoints whose name matches GLOB (repeatable).",
+    ),
+]
+EndpointSubscriptions = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--endpoint-subscription",
+        metavar="ID",
+        parser=text,
+        help="Only connections of private endpoints in this subscription (repeatable).",
+    ),
+]
+Owner = Annotated[
+    str | None,
+    typer.Option(
+        "--owner",
+        metavar="OWNER",
+        parser=text,
+        autocompletion=lambda: ["own", "foreign"],
+        help="own: endpoints in a subscription of this login (or of --organisation); foreign: the rest.",
+    ),
+]
+Organisation = Annotated[
+    Path | None,
+    typer.Option(
+        "--organisation",
+        metavar="FILE",
+        parser=path,
+        help="A policy file: the subscriptions its [organisation] names count as own too.",
     ),
 ]
 Output = Annotated[

@@ -10,18 +10,20 @@ network access is Disabled.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from azpe.accounts import Owners
 from azpe.assess import Need, assess, lockout_refusal
 from azpe.client import Action, AzClient
-from azpe.errors import AzpeError
+from azpe.errors import AzpeError, UsageError
 from azpe.ids import ConnectionRef, ServerRef
 from azpe.models import Server
 from azpe.outcomes import Outcome, TargetResult
+from azpe.reads import Unreadable, read_scope, select
 from azpe.retry import Reader
-from azpe.targets import Scope, Selection
+from azpe.targets import Selection
 
 
 @dataclass
@@ -31,6 +33,7 @@ class Plan:
     servers: dict[str, Server] = field(default_factory=dict)
     items: list[TargetResult] = field(default_factory=list)  # one per target, in order
     guarded: list[TargetResult] = field(default_factory=list)  # writes the lock-out guard holds
+    unreadable: list[Unreadable] = field(default_factory=list)  # subscriptions not read
     read_at: float = field(default_factory=time.monotonic)  # when ``servers`` were read
 
     @property
@@ -79,18 +82,6 @@ def read_servers(
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def servers_in_scope(client: AzClient, scope: Scope, *, read: Reader) -> list[Server]:
-    if scope.server is not None:
-        ref = scope.server
-        return [read(lambda: client.show_server(ref))]
-    group = scope.resource_group
-    return read(lambda: client.list_servers(group))
-
-
-def select_by_status(servers: Iterable[Server], statuses: tuple[str, ...]) -> list[ConnectionRef]:
-    return [ConnectionRef(s.ref, c.name) for s in servers for c in s.connections if c.status in statuses]
-
-
 def build_plan(
     action: Action,
     selection: Selection,
@@ -100,17 +91,22 @@ def build_plan(
     concurrency: int | None,
     read: Reader,
     snapshot: Iterable[Server] = (),
+    owners: Callable[[], Owners] | None = None,
 ) -> Plan:
-    """``snapshot``: servers already read (by ``enforce``), used instead of reading again."""
+    """``snapshot``: servers already read (by ``enforce``), used instead of reading again.
+    ``owners``: whose each endpoint is (asked only for an ``--owner`` filter)."""
     plan = Plan(action=action, description=description)
     targets = list(selection.connections)
     known: dict[str, Server | AzpeError] = {server_key(s.ref): s for s in snapshot}
     if selection.statuses:
-        for listed in servers_in_scope(client, selection.scope, read=read):
+        found = read_scope(client, selection.scope, read=read)
+        plan.unreadable = found.unreadable
+        for listed in found.servers:
             known[server_key(listed.ref)] = listed
             if selection.scope.server is not None:  # -n targets name it as the user did
                 known[server_key(selection.scope.server)] = listed
-        targets += select_by_status([s for s in known.values() if isinstance(s, Server)], selection.statuses)
+        chosen = select(found.servers, selection.statuses, selection.endpoints, owners)
+        targets += [ConnectionRef(c.server_ref, c.name) for c in chosen]
     missing = [t.server for t in targets if server_key(t.server) not in known]
     known.update(read_servers(client, missing, concurrency=concurrency, read=read))
     plan.servers = {server_key(s.ref): s for s in known.values() if isinstance(s, Server)}
@@ -131,7 +127,11 @@ def build_plan(
 def _decide(action: Action, target: ConnectionRef, server: Server | AzpeError) -> TargetResult:
     if isinstance(server, AzpeError):
         return TargetResult(target, Outcome.FAILED, error=server)
-    found = assess(action, server, target.name)
+    try:
+        named = server.find(target.name)  # an endpoint's name alone finds its one connection
+    except UsageError as exc:
+        return TargetResult(ConnectionRef(server.ref, target.name), Outcome.FAILED, error=exc)
+    found = assess(action, server, named.name if named else target.name)
     connection = found.connection
     # From here on the target carries the server's real subscription and names.
     target = ConnectionRef(server.ref, connection.name if connection else target.name)

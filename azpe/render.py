@@ -33,10 +33,11 @@ CONNECTION_COLUMNS = (
     "server",
     "resourceGroup",
     "status",
+    "owner",
     "privateEndpointSubscription",
     "description",
 )
-RESULT_COLUMNS = ("name", "server", "action", "previousStatus", "status", "attempts", "error")
+RESULT_COLUMNS = ("name", "server", "owner", "action", "previousStatus", "status", "attempts", "error")
 SERVER_COLUMNS = ("name", "resourceGroup", "state", "publicNetworkAccess", "connections")
 
 GAP = "  "  # between table columns, as az's tables have it

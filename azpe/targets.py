@@ -7,32 +7,126 @@ connection in that status within a scope (a server, a resource group, or the sub
 
 from __future__ import annotations
 
+import fnmatch
+import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from azpe.accounts import OWNERS
 from azpe.errors import UsageError, shown
 from azpe.ids import (
     ConnectionRef,
     ServerRef,
+    is_guid,
     parse_connection_id,
     parse_server_id,
     validate_connection_name,
     validate_resource_group,
     validate_server_name,
+    validate_subscription,
 )
-from azpe.models import KNOWN_STATUSES
+from azpe.models import KNOWN_STATUSES, Connection
 
 STDIN = "-"
 
 
 @dataclass(frozen=True)
+class Shard:
+    """Part ``index`` (1-based) of ``count``: a stable split of servers by their ID, so that N
+    jobs of a CI matrix each take their own servers, the same ones on every run."""
+
+    index: int
+    count: int
+
+    def holds(self, server_id: str) -> bool:
+        digest = hashlib.sha256(server_id.lower().encode("utf-8")).digest()
+        return int.from_bytes(digest[:8], "big") % self.count == self.index - 1
+
+
+MAX_SHARDS = 1000
+
+
+def parse_shard(value: str) -> Shard:
+    """``K/N``, 1 <= K <= N <= 1000."""
+    match = re.fullmatch(r"([0-9]{1,4})/([0-9]{1,4})", value.strip(), re.ASCII)
+    if match is None:
+        raise UsageError(f"invalid --shard {shown(value)}", hint="Give K/N, e.g. --shard 2/4 (part 2 of 4).")
+    index, count = int(match[1]), int(match[2])
+    if not 1 <= index <= count <= MAX_SHARDS:
+        raise UsageError(
+            f"invalid --shard {shown(value)}: K/N needs 1 <= K <= N <= {MAX_SHARDS}",
+            hint="Give K/N, e.g. --shard 2/4 (part 2 of 4).",
+        )
+    return Shard(index, count)
+
+
+@dataclass(frozen=True)
 class Scope:
-    """Where to look: one server, every server of a resource group, or the subscription."""
+    """Where to look: one server, every server of a resource group, or of whole
+    subscriptions. ``subscriptions``: those given (by name or ID; none: az's default);
+    ``all_subscriptions``: every Enabled one of the login. ``shard``: a stable part of the
+    servers found."""
 
     resource_group: str | None = None
     server: ServerRef | None = None
+    subscriptions: tuple[str, ...] = ()
+    all_subscriptions: bool = False
+    shard: Shard | None = None
+
+    @property
+    def several_subscriptions(self) -> bool:
+        return self.all_subscriptions or len(self.subscriptions) > 1
+
+
+@dataclass(frozen=True)
+class EndpointFilter:
+    """Which connections of a scope, by their private endpoint: its name (globs, any of
+    them), its subscription (any of them), and whose it is (``own`` or ``foreign``)."""
+
+    names: tuple[str, ...] = ()
+    subscriptions: tuple[str, ...] = ()
+    owner: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.names or self.subscriptions or self.owner)
+
+    def matches(self, connection: Connection, owner: str | None) -> bool:
+        """``owner``: the connection's owner (needed only when the filter has one)."""
+        name = connection.endpoint_name.lower()
+        if self.names and not any(fnmatch.fnmatchcase(name, g.lower()) for g in self.names):
+            return False
+        subscription = (connection.endpoint_subscription or "").lower()
+        if self.subscriptions and subscription not in {s.lower() for s in self.subscriptions}:
+            return False
+        return self.owner is None or owner == self.owner
+
+
+def build_endpoint_filter(
+    names: Iterable[str], subscriptions: Iterable[str], owner: str | None
+) -> EndpointFilter:
+    globs = tuple(names)
+    for glob in globs:
+        if glob.startswith("-") or len(glob) > 80:
+            raise UsageError(
+                f"invalid --endpoint {shown(glob)}", hint="Give a private endpoint name or glob."
+            )
+    subs = tuple(subscriptions)
+    for sub in subs:
+        if not is_guid(sub):
+            raise UsageError(
+                f"invalid --endpoint-subscription {shown(sub)}: not a subscription ID",
+                hint="Endpoint subscriptions are matched by ID (a GUID).",
+            )
+    if owner is not None and owner.lower() not in OWNERS:
+        raise UsageError(f"invalid --owner {shown(owner)}", hint=f"Use one of: {', '.join(OWNERS)}.")
+    return EndpointFilter(globs, subs, owner.lower() if owner else None)
+
+
+NO_FILTER = EndpointFilter()
 
 
 @dataclass(frozen=True)
@@ -40,6 +134,7 @@ class Selection:
     connections: tuple[ConnectionRef, ...]
     statuses: tuple[str, ...]
     scope: Scope
+    endpoints: EndpointFilter = NO_FILTER
 
     @property
     def empty(self) -> bool:
@@ -63,20 +158,49 @@ def normalise_statuses(values: Iterable[str]) -> tuple[str, ...]:
 
 
 def build_scope(
-    resource_group: str | None, server: str | None, server_id: str | None, subscription: str | None
+    resource_group: str | None,
+    server: str | None,
+    server_id: str | None,
+    *,
+    subscriptions: Iterable[str] = (),
+    all_subscriptions: bool = False,
+    shard: Shard | None = None,
 ) -> Scope:
     # "is not None": an empty value is invalid (options.text refuses it), never "not given".
+    given = _unique(subscriptions)
+    for subscription in given:
+        validate_subscription(subscription)
+    if all_subscriptions and given:
+        raise UsageError("give either --subscription or --all-subscriptions, not both")
+    several = all_subscriptions or len(given) > 1
     if server_id is not None:
         if resource_group is not None or server is not None:
             raise UsageError("give either --server-id or -g/-s, not both")
+        if several:  # one --subscription: the ID's own wins, as before
+            raise UsageError("--server-id names one server: it does not go with several subscriptions")
+        _no_shard_for_one(shard)
         return Scope(server=parse_server_id(server_id))
     if server is not None and resource_group is None:
         raise UsageError("-s/--server needs -g/--resource-group (or use --server-id)")
     if resource_group is not None:
         validate_resource_group(resource_group)
     if server is not None and resource_group is not None:
-        return Scope(server=ServerRef(subscription, resource_group, validate_server_name(server)))
-    return Scope(resource_group=resource_group)
+        if several:
+            raise UsageError("-g/-s name one server: give one --subscription (or use --server-id)")
+        _no_shard_for_one(shard)
+        return Scope(
+            server=ServerRef(given[0] if given else None, resource_group, validate_server_name(server))
+        )
+    return Scope(resource_group, None, given, all_subscriptions, shard)
+
+
+def _unique(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple({v.lower(): v for v in values}.values())
+
+
+def _no_shard_for_one(shard: Shard | None) -> None:
+    if shard is not None:
+        raise UsageError("--shard splits the servers of a scope (-g, --subscription, --all-subscriptions)")
 
 
 def stdin_text(stream: TextIO) -> str:
@@ -217,10 +341,13 @@ def build_selection(
     names: Iterable[str],
     ids: Iterable[str],
     statuses: Iterable[str],
+    endpoints: EndpointFilter = NO_FILTER,
     read_stdin: Callable[[], str] | None = None,
 ) -> Selection:
     """Validate every target; raises ``UsageError`` before anything runs. No target at all is
-    an error, unless stdin was to give them: an empty stdin (a quiet night) is nothing to do."""
+    an error, unless stdin was to give them: an empty stdin (a quiet night) is nothing to do.
+    The endpoint filter and ``--shard`` narrow a ``--status`` selection, never named targets:
+    a target given by name or ID is written or reported, not silently left out."""
     refs: list[ConnectionRef] = []
     names = list(names)
     if names:
@@ -238,10 +365,14 @@ def build_selection(
             refs.append(parse_connection_id(value))
     wanted = normalise_statuses(statuses)
     unique = list({ref.key: ref for ref in refs}.values())
+    if endpoints.active and not wanted:
+        raise UsageError("--endpoint, --endpoint-subscription and --owner filter a --status selection")
+    if scope.shard is not None and (refs or read_from_stdin):
+        raise UsageError("--shard splits the servers of a scope: it does not take targets by name or ID")
     if not unique and not wanted and not read_from_stdin:  # an empty stdin: nothing to do
         raise UsageError(
             "no targets given",
             hint="Name connections with -g RG -s SERVER -n NAME, --id ID, --id - (stdin), "
             "or select them with --status.",
         )
-    return Selection(connections=tuple(unique), statuses=wanted, scope=scope)
+    return Selection(connections=tuple(unique), statuses=wanted, scope=scope, endpoints=endpoints)

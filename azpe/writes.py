@@ -6,12 +6,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from azpe.accounts import Owners
 from azpe.client import Action, AzClient
 from azpe.errors import AzpeError, ExitCode, SafetyRefusal, exit_code_for, not_started
 from azpe.executor import Executor
 from azpe.models import Server
 from azpe.outcomes import Outcome, TargetResult
 from azpe.planning import Plan, build_plan, result_key, server_key
+from azpe.reads import Unreadable
 from azpe.retry import reader
 from azpe.run_options import RunOptions
 from azpe.target_write import not_ready_error
@@ -36,6 +38,7 @@ class WriteReport:
     results: list[TargetResult]
     interrupted: bool = False
     failure: AzpeError | None = None  # the run stopped because reporting failed (audit log)
+    unreadable: tuple[Unreadable, ...] = ()  # subscriptions of the scope that could not be read
 
     @property
     def exit_code(self) -> ExitCode:
@@ -43,7 +46,8 @@ class WriteReport:
             return ExitCode.INTERRUPTED
         if self.failure is not None:
             return self.failure.exit_code
-        return exit_code_for([r.exit_code for r in self.results])
+        codes = [r.exit_code for r in self.results] + [u.error.exit_code for u in self.unreadable]
+        return exit_code_for(codes)
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -60,12 +64,14 @@ def run_write(
     on_result: Callable[[TargetResult], None],
     on_start: Callable[[Plan], None] = lambda _plan: None,
     on_plan: Callable[[Plan], None] = lambda _plan: None,
+    owners: Callable[[], Owners] | None = None,
 ) -> WriteReport:
     """``on_plan`` sees every decision before anything is written (the audit log);
     ``on_start`` is called just before the writes begin; ``on_result`` once per target.
     A Ctrl-C (or SIGTERM) at any moment still gives every target a result: those not yet
-    reported are ``skipped`` (the executor handles one that comes while writes run)."""
-    run = _Run(request, on_result)
+    reported are ``skipped`` (the executor handles one that comes while writes run).
+    ``owners``: whose each endpoint is, for an ``--owner`` filter."""
+    run = _Run(request, on_result, owners)
     try:
         return run.write(client, confirm=confirm, on_start=on_start, on_plan=on_plan)
     except KeyboardInterrupt:
@@ -75,8 +81,14 @@ def run_write(
 class _Run:
     """One write run's plan and what it has reported so far."""
 
-    def __init__(self, request: WriteRequest, on_result: Callable[[TargetResult], None]) -> None:
+    def __init__(
+        self,
+        request: WriteRequest,
+        on_result: Callable[[TargetResult], None],
+        owners: Callable[[], Owners] | None = None,
+    ) -> None:
         self.request = request
+        self.owners = owners
         self.plan: Plan | None = None
         self.reported: dict[tuple[str, str], TargetResult] = {}
         self._on_result = on_result
@@ -101,7 +113,10 @@ class _Run:
                 self.report(item)
                 result = item
             results.append(result)
-        return WriteReport(results, interrupted=True)
+        return WriteReport(results, interrupted=True, unreadable=self._unreadable())
+
+    def _unreadable(self) -> tuple[Unreadable, ...]:
+        return tuple(self.plan.unreadable) if self.plan is not None else ()
 
     def write(
         self,
@@ -121,6 +136,7 @@ class _Run:
             concurrency=options.concurrency,
             read=read,
             snapshot=request.snapshot,
+            owners=self.owners,
         )
         on_plan(plan)
         if plan.guarded:
@@ -146,6 +162,7 @@ class _Run:
             [written.get(id(i), i) for i in plan.items],
             interrupted=executor.interrupted,
             failure=executor.failure,
+            unreadable=self._unreadable(),
         )
 
     def _finish(self, replaced: dict[int, TargetResult]) -> WriteReport:
@@ -153,7 +170,7 @@ class _Run:
         results = [replaced.get(id(i), i) for i in self.plan.items]
         for result in results:
             self.report(result)
-        return WriteReport(results)
+        return WriteReport(results, unreadable=self._unreadable())
 
 
 def _dry_run(plan: Plan, client: AzClient, options: RunOptions) -> dict[int, TargetResult]:

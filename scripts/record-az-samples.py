@@ -152,6 +152,12 @@ CASES = [
         [*PG_PEC, "approve", *PG_SRV, "-n", REJECTED, "--description", "x"],
         note="the async operation fails",
     ),
+    Case("account-list", ["account", "list"], note="the login's Enabled subscriptions (profile only)"),
+    Case("account-list-all", ["account", "list", "--all"], note="every subscription of the profile"),
+    Case(
+        "postgres-list-subscription",
+        ["postgres", "flexible-server", "list", "--subscription", SUB],
+    ),
     Case("usage-unrecognized-argument", [*SHOW, "--bogus"]),
     Case("usage-bad-query", [*SHOW, "--query", "[[["]),
     Case(

@@ -24,6 +24,7 @@ from tests.azsamples import (
     server_json,
 )
 from tests.clihelp import list_argv, records, run, show_argv
+from tests.fleethelp import register_accounts
 
 PE1 = "pe-foreign.11111111-1111-1111-1111-111111111111"
 PE2 = "pe-other.22222222-2222-2222-2222-222222222222"
@@ -288,13 +289,14 @@ def test_list_as_jsonl_feeds_a_reject_by_stdin(fp: FakeProcess, fake_az: str) ->
     assert json.loads(line)["id"] == connection_id(PE1)
 
 
-def test_list_as_a_table(fp: FakeProcess, fake_az: str) -> None:
+def test_list_as_a_table_says_whose_each_endpoint_is(fp: FakeProcess, fake_az: str) -> None:
     fp.register(show_argv(fake_az), stdout=orders())
+    register_accounts(fp, fake_az)  # the login's subscriptions: SUB among them, not FOREIGN_SUB
     result = run("list", "-g", RG, "-s", SERVER, "-o", "table")
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split()[:5] == ["Name", "Server", "Resource", "Group", "Status"]
-    assert lines[2].split()[:4] == [PE1, SERVER, RG, "Pending"]
+    assert lines[0].split()[:6] == ["Name", "Server", "Resource", "Group", "Status", "Owner"]
+    assert lines[2].split()[:5] == [PE1, SERVER, RG, "Pending", "foreign"]
     assert len(lines) == 5
 
 
@@ -315,6 +317,7 @@ def test_list_with_a_query(fp: FakeProcess, fake_az: str) -> None:
 
 def test_list_with_a_query_as_a_table_shows_the_querys_keys(fp: FakeProcess, fake_az: str) -> None:
     fp.register(show_argv(fake_az), stdout=orders())
+    register_accounts(fp, fake_az)
     result = run("list", "-g", RG, "-s", SERVER, "--query", "[].{conn: name, id: id}", "-o", "table")
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines()[0].split() == ["Conn", "Id"]
@@ -492,6 +495,8 @@ def test_show_when_forbidden_exits_4(fp: FakeProcess, fake_az: str) -> None:
 )
 def test_show_output_formats(fp: FakeProcess, fake_az: str, fmt: str, check: object) -> None:
     fp.register(show_argv(fake_az), stdout=orders())
+    if fmt == "table":  # a table says whose the endpoint is: one az account list --all
+        register_accounts(fp, fake_az)
     result = run("show", "-g", RG, "-s", SERVER, "-n", PE1, "-o", fmt)
     assert result.exit_code == 0, result.stderr
     assert check(result.stdout)  # type: ignore[operator]

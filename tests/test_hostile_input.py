@@ -125,9 +125,9 @@ def test_a_huge_bad_value_is_echoed_cut_short(fp: FakeProcess, fake_az: str, arg
 
 def test_an_empty_server_id_is_refused_by_build_scope_itself() -> None:
     with pytest.raises(UsageError, match="not a PostgreSQL flexible server ID: ''"):
-        build_scope(None, None, "", None)
+        build_scope(None, None, "")
     with pytest.raises(UsageError, match="either --server-id or -g/-s"):
-        build_scope("", None, "/subscriptions/x", None)
+        build_scope("", None, "/subscriptions/x")
 
 
 # -- the audit log: writable, before any az call ------------------------------------------------

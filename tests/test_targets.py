@@ -209,22 +209,22 @@ def test_unknown_status_is_refused(value: str) -> None:
 
 
 def test_scope_of_a_server() -> None:
-    scope = build_scope(RG, SERVER, None, None)
+    scope = build_scope(RG, SERVER, None)
     assert scope == Scope(server=ServerRef(None, RG, SERVER))
 
 
 def test_scope_of_a_server_carries_the_subscription_option() -> None:
-    assert build_scope(RG, SERVER, None, "prod").server == ServerRef("prod", RG, SERVER)
+    assert build_scope(RG, SERVER, None, subscriptions=["prod"]).server == ServerRef("prod", RG, SERVER)
 
 
 def test_scope_of_a_server_id_takes_its_subscription_from_the_id() -> None:
-    scope = build_scope(None, None, server_id(), "other")
+    scope = build_scope(None, None, server_id(), subscriptions=["other"])
     assert scope.server == ServerRef(SUB, RG, SERVER)
 
 
 def test_scope_of_a_resource_group_and_of_the_subscription() -> None:
-    assert build_scope(RG, None, None, None) == Scope(resource_group=RG)
-    assert build_scope(None, None, None, None) == Scope()
+    assert build_scope(RG, None, None) == Scope(resource_group=RG)
+    assert build_scope(None, None, None) == Scope()
 
 
 @pytest.mark.parametrize(
@@ -241,7 +241,7 @@ def test_scope_of_a_resource_group_and_of_the_subscription() -> None:
 )
 def test_bad_scopes(rg: str | None, server: str | None, sid: str | None, message: str) -> None:
     with pytest.raises(UsageError, match=message):
-        build_scope(rg, server, sid, None)
+        build_scope(rg, server, sid)
 
 
 # -- selection ----------------------------------------------------------------------------------

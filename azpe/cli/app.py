@@ -16,6 +16,7 @@ import traceback
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
@@ -25,15 +26,17 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageErro
 from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from azpe import __version__
+from azpe.accounts import Lazy, Owners
 from azpe.az import AzRunner, resolve_az
 from azpe.capacity import Capacity
 from azpe.client import AzClient
 from azpe.errors import AzpeError, ExitCode
 from azpe.escape import visible
 from azpe.ids import ServerRef, validate_subscription
-from azpe.models import Server
-from azpe.not_found import group_missing, is_server_missing, server_missing
+from azpe.models import Connection, Server
 from azpe.options import READ_TIMEOUT, WRITE_TIMEOUT, AzPath, Output, Query, Subscription, Timeout, Verbose
+from azpe.policy import load_policy
+from azpe.reads import ServerReader, load_owners
 from azpe.render import (
     apply_query,
     check_format,
@@ -41,6 +44,7 @@ from azpe.render import (
     render,
 )
 from azpe.retry import reader
+from azpe.targets import Scope, build_scope, parse_shard
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -277,30 +281,19 @@ class Session:
     output: str
     query: Any  # a compiled JMESPath expression, or None
     stdout_closed: threading.Event = field(default_factory=threading.Event)
-    # The servers of each (subscription, resource group) listed to explain a missing server.
-    _server_names: dict[tuple[str, str], list[str] | None] = field(default_factory=dict)
+    servers: ServerReader = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "servers", ServerReader(self.client, reader()))
 
     def read_server(self, ref: ServerRef) -> Server:
         """One server, read under the read retry policy; not found is said plainly."""
-        try:
-            return reader()(lambda: self.client.show_server(ref))
-        except AzpeError as exc:
-            raise self.explained(exc, ref) from None
+        return self.servers.server(ref)
 
     def explained(self, error: AzpeError, ref: ServerRef) -> AzpeError:
         """The error of reading server ``ref``; when the server or its group is not there,
-        said plainly, with the servers there are (one more az call, made once per group)."""
-        if not is_server_missing(error):
-            return group_missing(error, ref.resource_group)
-        key = ((ref.subscription or "").lower(), ref.resource_group.lower())
-        if key not in self._server_names:
-            subscription = ref.subscription or self.client.subscription
-            lister = AzClient(self.client.runner, subscription=subscription, write_timeout=READ_TIMEOUT)
-            try:
-                self._server_names[key] = [s.name for s in lister.list_servers(ref.resource_group)]
-            except AzpeError:
-                self._server_names[key] = None
-        return server_missing(ref, self._server_names[key])
+        said plainly, with the servers there are."""
+        return self.servers.explained(error, ref)
 
     def emit(self, data: Any, columns: tuple[str, ...]) -> None:
         """Print data on stdout. A reader that has gone (``| head -1``) ends the printing, not
@@ -345,12 +338,17 @@ def _stdout_to_devnull() -> None:
 class Common:
     """The options every command takes, in the order they appear after its own."""
 
-    subscription: str | None
+    subscriptions: tuple[str, ...]
     output: str
     query: str | None
     az: str | None
     verbose: int
     timeout: float | None
+
+    @property
+    def subscription(self) -> str | None:
+        """The one subscription given (None: az's default, or several were given)."""
+        return self.subscriptions[0] if len(self.subscriptions) == 1 else None
 
 
 _COMMON_PARAMETERS = [
@@ -378,7 +376,9 @@ def with_common_options(fn: Callable[..., None]) -> Callable[..., None]:
 
     @functools.wraps(fn)
     def wrapper(**kwargs: Any) -> None:
-        common = Common(**{p.name: kwargs.pop(p.name) for p in _COMMON_PARAMETERS})
+        values = {p.name: kwargs.pop(p.name) for p in _COMMON_PARAMETERS}
+        values["subscriptions"] = tuple(values.pop("subscription") or ())
+        common = Common(**values)
         fn(**kwargs, common=common)
 
     wrapper.__signature__ = signature.replace(parameters=[*own, *_COMMON_PARAMETERS])  # type: ignore[attr-defined]
@@ -390,8 +390,8 @@ def open_session(common: Common) -> Session:
     setup_logging(common.verbose)
     check_format(common.output)
     compiled = compile_query(common.query)
-    if common.subscription is not None:
-        validate_subscription(common.subscription)
+    for subscription in common.subscriptions:
+        validate_subscription(subscription)
     runner = AzRunner(
         resolve_az(common.az, os.environ),
         timeout=common.timeout or READ_TIMEOUT,
@@ -399,3 +399,53 @@ def open_session(common: Common) -> Session:
     )
     client = AzClient(runner, subscription=common.subscription, write_timeout=common.timeout or WRITE_TIMEOUT)
     return Session(client, common.output, compiled)
+
+
+def scope_of(
+    common: Common,
+    resource_group: str | None,
+    server: str | None = None,
+    server_id: str | None = None,
+    *,
+    all_subscriptions: bool = False,
+    shard: str | None = None,
+) -> Scope:
+    """The scope the options name; validated, before any az call."""
+    return build_scope(
+        resource_group,
+        server,
+        server_id,
+        subscriptions=common.subscriptions,
+        all_subscriptions=all_subscriptions,
+        shard=parse_shard(shard) if shard is not None else None,
+    )
+
+
+def organisation_of(path: Path | None) -> tuple[str, ...]:
+    """The own subscriptions a policy file names in ``[organisation]`` (read before any az call)."""
+    return load_policy(path).own_subscriptions if path is not None else ()
+
+
+class OwnerLabels:
+    """Whose each endpoint is, for records, tables and prompts: ``az account list --all`` is
+    run once, when first needed. Labels for display only: if az cannot list the accounts,
+    the owner is unknown (None) and a warning says why; a filter by owner uses ``owners``,
+    whose error stops the command instead."""
+
+    def __init__(self, session: Session, organisation: tuple[str, ...] = ()) -> None:
+        self._owners: Lazy[Owners] = Lazy(lambda: load_owners(session.client, reader(), organisation))
+        self._warned = False
+
+    def owners(self) -> Owners:
+        return self._owners.get()
+
+    def of(self, connection: Connection | None) -> str | None:
+        if connection is None:
+            return None
+        try:
+            return self.owners().owner(connection)
+        except AzpeError as exc:
+            if not self._warned:
+                self._warned = True
+                log.warning("owner unknown: az account list --all failed: %s", exc.message)
+            return None

@@ -1,5 +1,6 @@
 """``azpe enforce``: plan (default), check for drift (exit 7), explain, or apply a policy."""
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,6 +15,8 @@ from azpe.cli.app import (
     examples,
     handle_errors,
     open_session,
+    report_error,
+    scope_of,
     with_common_options,
 )
 from azpe.cli.write import RunReporter, open_audit, run_options
@@ -26,11 +29,11 @@ from azpe.enforce import (
     unused_rules,
     warning_lines,
 )
-from azpe.errors import AzpeError, UsageError
+from azpe.errors import AzpeError, ExitCode, UsageError, exit_code_for
 from azpe.ids import ServerRef, parse_connection_id, parse_server_id, validate_server_name
 from azpe.models import Server
-from azpe.not_found import group_missing
 from azpe.options import (
+    AllSubscriptions,
     AuditLogFile,
     BusyTimeout,
     Concurrency,
@@ -38,16 +41,18 @@ from azpe.options import (
     Force,
     ResourceGroup,
     Retries,
+    ShardOption,
     WaitReady,
     path,
     text,
 )
 from azpe.outcomes import TargetResult
-from azpe.planning import read_servers, server_key, servers_in_scope
+from azpe.planning import read_servers, server_key
 from azpe.policy import load_policy
+from azpe.reads import ScopeRead, read_scope
 from azpe.retry import Reader, reader
 from azpe.run_options import BUSY_TIMEOUT
-from azpe.targets import build_scope
+from azpe.targets import Scope
 
 DECISION_COLUMNS = ("name", "server", "status", "decision", "rule", "endpointOwner", "reason")
 
@@ -90,6 +95,8 @@ def enforce(
             "--explain", metavar="ID", parser=text, help="Show how one connection is decided, rule by rule."
         ),
     ] = None,
+    all_subscriptions: AllSubscriptions = False,
+    shard: ShardOption = None,
     dry_run: DryRun = False,
     wait_ready: WaitReady = 0.0,
     busy_timeout: BusyTimeout = BUSY_TIMEOUT,
@@ -104,7 +111,8 @@ def enforce(
     rules = load_policy(policy)  # a policy mistake stops here, before any az call
     if apply and (check or explain_id is not None):
         raise UsageError("--apply does not go with --check or --explain")
-    refs = _server_refs(resource_group, servers or [], server_ids or [], common.subscription)
+    scope = scope_of(common, resource_group, all_subscriptions=all_subscriptions, shard=shard)
+    refs = _server_refs(scope, servers or [], server_ids or [], common.subscription)
     target = parse_connection_id(explain_id) if explain_id is not None else None
     if apply and audit_log is not None:
         check_writable(audit_log)  # before the reads, as every other input is checked
@@ -125,7 +133,10 @@ def enforce(
         session.emit(explain(rules, server, connection), DECISION_COLUMNS)
         return
 
-    in_scope = _read_scope(session, resource_group, refs, concurrency, read)
+    found = _read_scope(session, scope, refs, concurrency, read)
+    for unreadable in found.unreadable:
+        report_error(unreadable.error, prefix=f"subscription {unreadable.subscription}: ")
+    in_scope = found.servers
     decisions = decide_all(rules, in_scope, force=force)
     for line in warning_lines(decisions, unused_rules(rules, in_scope)):
         typer.echo(line, err=True)
@@ -133,8 +144,10 @@ def enforce(
         session.emit([d.to_record() for d in decisions], DECISION_COLUMNS)
         changes = sum(d.action is not None for d in decisions)
         typer.echo(f"azpe: enforce: {len(decisions)} connection(s), {changes} to change", err=True)
-        if check:
-            raise typer.Exit(drift_exit_code(decisions))
+        codes = [drift_exit_code(decisions)] if check else []
+        codes += [u.error.exit_code for u in found.unreadable]
+        if exit_code_for(codes) != ExitCode.OK:
+            raise typer.Exit(exit_code_for(codes))
         return
 
     by_id = {d.connection.id.lower(): d for d in decisions}
@@ -144,16 +157,19 @@ def enforce(
     )  # fmt: skip
     reporter = RunReporter(session, audit, extra=lambda r: _decision_fields(by_id, r))
     report = reporter.run(
-        lambda: apply_decisions(
-            session.client,
-            decisions,
-            options=options,
-            dry_run=dry_run,
-            force=force,
-            snapshot=tuple(in_scope),
-            on_plan=reporter.on_plan,
-            on_result=reporter.on_result,
-            on_start=reporter.progress.start,
+        lambda: replace(
+            apply_decisions(
+                session.client,
+                decisions,
+                options=options,
+                dry_run=dry_run,
+                force=force,
+                snapshot=tuple(in_scope),
+                on_plan=reporter.on_plan,
+                on_result=reporter.on_result,
+                on_start=reporter.progress.start,
+            ),
+            unreadable=tuple(found.unreadable),
         )
     )
     left = [d for d in decisions if d.action is None]
@@ -163,31 +179,32 @@ def enforce(
 
 
 def _server_refs(
-    resource_group: str | None, servers: list[str], server_ids: list[str], subscription: str | None
+    scope: Scope, servers: list[str], server_ids: list[str], subscription: str | None
 ) -> list[ServerRef]:
-    if servers and not resource_group:
+    """Servers named with -s (in -g) or --server-id; none: the whole scope."""
+    if servers and not scope.resource_group:
         raise UsageError("-s/--server needs -g/--resource-group (or use --server-id)")
-    build_scope(resource_group, None, None, subscription)  # validates the resource group
+    if (servers or server_ids) and (scope.several_subscriptions or scope.shard is not None):
+        raise UsageError("-s and --server-id name servers: they go with one --subscription, without --shard")
     refs = [
-        ServerRef(subscription, resource_group, validate_server_name(s)) for s in servers if resource_group
+        ServerRef(subscription, scope.resource_group, validate_server_name(s))
+        for s in servers
+        if scope.resource_group
     ]
     return refs + [parse_server_id(i) for i in server_ids]
 
 
 def _read_scope(
-    session: Session, resource_group: str | None, refs: list[ServerRef], concurrency: int | None, read: Reader
-) -> list[Server]:
+    session: Session, scope: Scope, refs: list[ServerRef], concurrency: int | None, read: Reader
+) -> ScopeRead:
     if not refs:
-        try:
-            return servers_in_scope(session.client, build_scope(resource_group, None, None, None), read=read)
-        except AzpeError as exc:
-            raise group_missing(exc, resource_group) from None
+        return read_scope(session.client, scope, read=read)
     found = read_servers(session.client, refs, concurrency=concurrency, read=read)
     by_key = {server_key(r): r for r in refs}
     for key, value in found.items():
         if isinstance(value, AzpeError):
             raise session.explained(value, by_key[key])
-    return [s for s in found.values() if isinstance(s, Server)]
+    return ScopeRead([s for s in found.values() if isinstance(s, Server)])
 
 
 def _decision_fields(by_id: dict[str, Decision], result: TargetResult) -> dict[str, Any]:

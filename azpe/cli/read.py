@@ -1,33 +1,44 @@
-"""Read commands: server show, list, show."""
+"""Read commands: server show, server list, list, show. They parse, call the read use cases
+(``azpe.reads``) and render; no az call is made here."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from azpe.cli.app import (
     Common,
     OneValueEach,
+    OwnerLabels,
     app,
     examples,
     handle_errors,
     open_session,
+    organisation_of,
+    report_error,
+    scope_of,
     server_app,
     with_common_options,
 )
-from azpe.errors import AzpeError, UsageError
+from azpe.errors import UsageError
 from azpe.ids import ConnectionRef, parse_connection_id, validate_connection_name
-from azpe.not_found import group_missing
+from azpe.models import Connection
 from azpe.options import (
+    AllSubscriptions,
+    Endpoints,
+    EndpointSubscriptions,
+    Organisation,
+    Owner,
     ResourceGroup,
     ServerId,
     ServerName,
+    ShardOption,
     Status,
     text,
 )
-from azpe.planning import servers_in_scope
+from azpe.reads import ScopeRead, read_scope, select
 from azpe.render import CONNECTION_COLUMNS, SERVER_COLUMNS
 from azpe.retry import reader
-from azpe.targets import build_scope, normalise_statuses
+from azpe.targets import build_endpoint_filter, build_scope, normalise_statuses
 
 
 @server_app.command(
@@ -48,20 +59,50 @@ def server_show(
     server_id: ServerId = None,
 ) -> None:
     """Show a server: state, public network access, and its connections counted by status."""
-    scope = build_scope(resource_group, server, server_id, common.subscription)
+    scope = scope_of(common, resource_group, server, server_id)
     if scope.server is None:
         raise UsageError("server show needs -g RG -s SERVER (or --server-id)")
     session = open_session(common)
     session.emit(session.read_server(scope.server).to_record(), SERVER_COLUMNS)
 
 
+@server_app.command(
+    "list",
+    short_help="List servers with state, public access and connection counts.",
+    cls=OneValueEach,
+    epilog=examples(
+        "azpe server list -o table",
+        "azpe server list --all-subscriptions -o table",
+        'azpe server list -g rg-data --query "[?connections.Pending > `0`].name" -o tsv',
+    ),
+)
+@handle_errors
+@with_common_options
+def server_list(
+    common: Common,
+    resource_group: ResourceGroup = None,
+    all_subscriptions: AllSubscriptions = False,
+    shard: ShardOption = None,
+) -> None:
+    """List the servers of a resource group, of the subscription, or of several subscriptions:
+    one row each, with state, public network access and connections counted by status (one az
+    call per subscription)."""
+    scope = scope_of(common, resource_group, all_subscriptions=all_subscriptions, shard=shard)
+    session = open_session(common)
+    found = read_scope(session.client, scope, read=reader())
+    _report_unreadable(found)
+    session.emit([s.to_record() for s in found.servers], SERVER_COLUMNS)
+    _exit_for(found)
+
+
 @app.command(
     "list",
-    short_help="List connections of a server, resource group or subscription.",
+    short_help="List connections of servers, resource groups or subscriptions.",
     cls=OneValueEach,
     epilog=examples(
         "azpe list -g rg-data -s pg-orders --status Pending -o table",
         'azpe list -g rg-data --query "[].[server, name, status]" -o tsv',
+        "azpe list --all-subscriptions --status Pending --owner foreign -o table",
         "azpe list --status Rejected -o ids",
     ),
 )
@@ -73,20 +114,50 @@ def list_connections(
     server: ServerName = None,
     server_id: ServerId = None,
     status: Status = None,
+    all_subscriptions: AllSubscriptions = False,
+    shard: ShardOption = None,
+    endpoint: Endpoints = None,
+    endpoint_subscription: EndpointSubscriptions = None,
+    owner: Owner = None,
+    organisation: Organisation = None,
 ) -> None:
-    """List private endpoint connections of a server, a resource group, or the subscription."""
-    scope = build_scope(resource_group, server, server_id, common.subscription)
+    """List private endpoint connections of a server, a resource group, the subscription or
+    several subscriptions, with whose endpoint each is (own: a subscription of this login)."""
+    scope = scope_of(
+        common, resource_group, server, server_id, all_subscriptions=all_subscriptions, shard=shard
+    )
     wanted = normalise_statuses(status or [])
+    endpoints = build_endpoint_filter(endpoint or [], endpoint_subscription or [], owner)
+    own = organisation_of(organisation)
     session = open_session(common)
+    labels = OwnerLabels(session, own)
     if scope.server is not None:
-        servers = [session.read_server(scope.server)]
+        found = ScopeRead([session.read_server(scope.server)])
     else:
-        try:
-            servers = servers_in_scope(session.client, scope, read=reader())
-        except AzpeError as exc:
-            raise group_missing(exc, scope.resource_group) from None
-    records = [c.to_record() for s in servers for c in s.connections if not wanted or c.status in wanted]
-    session.emit(records, CONNECTION_COLUMNS)
+        found = read_scope(session.client, scope, read=reader())
+    _report_unreadable(found)
+    chosen = select(found.servers, wanted or None, endpoints, labels.owners)
+    shows_owner = common.output == "table" or endpoints.owner is not None
+    session.emit([_with_owner(c, labels if shows_owner else None) for c in chosen], CONNECTION_COLUMNS)
+    _exit_for(found)
+
+
+def _with_owner(connection: Connection, labels: OwnerLabels | None) -> dict[str, Any]:
+    """A connection's record, with ``owner`` when azpe determined it (a table, an --owner
+    filter: one ``az account list --all``, else saved)."""
+    record = connection.to_record()
+    return record if labels is None else record | {"owner": labels.of(connection)}
+
+
+def _report_unreadable(found: ScopeRead) -> None:
+    for unreadable in found.unreadable:
+        report_error(unreadable.error, prefix=f"subscription {unreadable.subscription}: ")
+
+
+def _exit_for(found: ScopeRead) -> None:
+    """After the readable part was printed: the exit code says a subscription was not read."""
+    if found.unreadable:
+        raise typer.Exit(found.exit_code)
 
 
 @app.command(
@@ -112,24 +183,25 @@ def show_connection(
     ] = None,
 ) -> None:
     """Show one private endpoint connection (-g RG -s SERVER -n NAME, or --id ID)."""
-    target = _one_target(resource_group, server, name, connection_id, common.subscription)
+    target = _one_target(resource_group, server, name, connection_id, common.subscriptions)
     session = open_session(common)
     found = session.read_server(target.server)
-    connection = found.connection(target.name)
+    connection = found.find(target.name)
     if connection is None:
         raise found.missing(target.name)
-    session.emit(connection.to_record(), CONNECTION_COLUMNS)
+    labels = OwnerLabels(session) if common.output == "table" else None
+    session.emit(_with_owner(connection, labels), CONNECTION_COLUMNS)
 
 
 def _one_target(
     resource_group: str | None, server: str | None, name: str | None, connection_id: str | None,
-    subscription: str | None,
+    subscriptions: tuple[str, ...],
 ) -> ConnectionRef:  # fmt: skip
     if connection_id is not None:
         if resource_group or server or name:
             raise UsageError("give either --id or -g/-s/-n, not both")
         return parse_connection_id(connection_id)
-    scope = build_scope(resource_group, server, None, subscription)
+    scope = build_scope(resource_group, server, None, subscriptions=subscriptions)
     if scope.server is None or name is None:
         raise UsageError("show needs -g RG -s SERVER -n NAME, or --id ID")
     return ConnectionRef(scope.server, validate_connection_name(name))

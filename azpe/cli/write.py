@@ -2,6 +2,7 @@
 
 import contextlib
 import sys
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -9,33 +10,43 @@ from typing import Annotated, Any
 
 import typer
 
+from azpe.accounts import FOREIGN, OWN
 from azpe.audit import AuditLog, check_writable
 from azpe.cli.app import (
     Common,
     OneValueEach,
+    OwnerLabels,
     Session,
     app,
     examples,
     handle_errors,
     open_session,
+    organisation_of,
     report_error,
+    scope_of,
     with_common_options,
 )
 from azpe.client import Action
 from azpe.errors import AzpeError, ExitCode, SafetyRefusal, UsageError
 from azpe.escape import visible
 from azpe.options import (
+    AllSubscriptions,
     AuditLogFile,
     BusyTimeout,
     Concurrency,
     DryRun,
+    Endpoints,
+    EndpointSubscriptions,
     Force,
     Ids,
     Names,
+    Organisation,
+    Owner,
     ResourceGroup,
     Retries,
     ServerId,
     ServerName,
+    ShardOption,
     Status,
     WaitReady,
     Yes,
@@ -46,7 +57,7 @@ from azpe.planning import Plan
 from azpe.progress import ServerProgress
 from azpe.render import RESULT_COLUMNS, apply_query
 from azpe.run_options import BUSY_TIMEOUT, RunOptions
-from azpe.targets import STDIN, Scope, build_scope, build_selection, stdin_text
+from azpe.targets import STDIN, build_endpoint_filter, build_selection, stdin_text
 from azpe.writes import WriteReport, WriteRequest, run_write
 
 
@@ -61,17 +72,22 @@ class RunReporter:
     def __init__(
         self, session: Session, audit: AuditLog | None = None,
         extra: Callable[[TargetResult], dict[str, Any]] = lambda _r: {},
+        owners: OwnerLabels | None = None,
     ) -> None:  # fmt: skip
         self.session = session
         self.audit = audit
         self.extra = extra
+        self.owners = owners  # None: whose each endpoint is stays unasked (one az call saved)
         self.streaming = session.output == "jsonl"
         self.streamed: set[tuple[str, ...]] = set()  # targets whose result was printed
         self.progress = ServerProgress(streaming=self.streaming)
         self.declined: str | None = None  # how the prompt was answered, when not with yes
 
     def record(self, result: TargetResult) -> dict[str, Any]:
-        return self._explained(result).to_record() | self.extra(result)
+        record = self._explained(result).to_record()
+        if self.owners is not None:  # whose endpoint, when azpe determined it
+            record["owner"] = self.owners.of(result.connection)
+        return record | self.extra(result)
 
     def _explained(self, result: TargetResult) -> TargetResult:
         """A target whose server (or group) is not there gets the plain error, with the
@@ -97,6 +113,10 @@ class RunReporter:
 
     def on_plan(self, plan: Plan) -> None:
         self._check_query(plan)  # before anything is audited or written
+        for unreadable in plan.unreadable:  # the other subscriptions go on
+            report_error(unreadable.error, prefix=f"subscription {unreadable.subscription}: ")
+            if self.streaming:
+                self._print(unreadable.to_record(), f"subscription {unreadable.subscription}")
         if self.audit is not None:
             self.audit.decisions(plan)
 
@@ -158,12 +178,15 @@ class RunReporter:
             typer.echo(f"azpe: {label}: {self.declined}; nothing was written ({skipped} skipped)", err=True)
             raise typer.Exit(report.exit_code)
         if not self.streaming:
-            self._print([self.record(r) for r in report.results], "the results")
+            unread = [u.to_record() for u in report.unreadable]
+            self._print(unread + [self.record(r) for r in report.results], "the results")
         else:  # once the audit log failed, results stopped coming: those still running, or never started
             for result in report.results:
                 if result.target.key not in self.streamed:
                     self._print(self.record(result), result.target.name)
         counts = ", ".join(f"{n} {word}" for word, n in report.counts().items()) or "no targets"
+        if report.unreadable:
+            counts += f"; {len(report.unreadable)} subscription(s) not read"
         typer.echo(f"azpe: {label}: {counts}", err=True)
         if report.failure is not None:
             report_error(report.failure)
@@ -191,26 +214,39 @@ def run_options(
     )
 
 
-def _confirm_on_terminal(plan: Plan) -> bool:
-    """Ask at the terminal (only reached when a person is there to answer). Names and
-    statuses come from Azure: escaped."""
-    servers = {i.target.server.name for i in plan.writes}
-    typer.echo(f"azpe: about to {plan.action.value} {len(plan.writes)} connection(s):", err=True)
-    for item in plan.writes:
-        where = visible(f"{item.target.server.name}/{item.target.name} ({item.previous_status})")
-        typer.echo(f"  {where}", err=True)
-    # Read the answer ourselves: end of input declines (exit 6), Ctrl-C interrupts (130);
-    # either way the prompt's line is ended, so that what follows starts on a line of its own.
-    sys.stderr.write(f"{plan.action.value.capitalize()} them on {len(servers)} server(s)? [y/N] ")
-    sys.stderr.flush()
-    try:
-        answer = sys.stdin.readline()
-    except KeyboardInterrupt:
-        sys.stderr.write("\n")
-        raise
-    if not answer.endswith("\n"):
-        sys.stderr.write("\n")
-    return answer.strip().lower() in ("y", "yes")
+def _confirm_on_terminal(owners: OwnerLabels) -> Callable[[Plan], bool]:
+    """Ask at the terminal (only reached when a person is there to answer), saying whose
+    each endpoint is: Rejected is final, and an own endpoint (a disaster-recovery one) must
+    not go by unnoticed. Names and statuses come from Azure: escaped."""
+
+    def ask(plan: Plan) -> bool:
+        servers = {i.target.server.key for i in plan.writes}
+        whose = [owners.of(i.connection) for i in plan.writes]
+        typer.echo(f"azpe: about to {plan.action.value} {len(plan.writes)} connection(s):", err=True)
+        for item, owner in zip(plan.writes, whose, strict=True):
+            where = visible(f"{item.target.server.name}/{item.target.name} ({item.previous_status})")
+            typer.echo(f"  {where}  [{owner or 'owner unknown'}]", err=True)
+        counted = Counter(o or "owner unknown" for o in whose)
+        endpoints = ", ".join(f"{counted[o]} {o}" for o in (OWN, FOREIGN, "owner unknown") if counted[o])
+        typer.echo(f"azpe: endpoints: {endpoints}", err=True)
+        if counted[OWN] and plan.action.removes_access:
+            typer.echo(
+                f"azpe: warning: {counted[OWN]} of them are endpoints of your own subscriptions", err=True
+            )
+        # Read the answer ourselves: end of input declines (exit 6), Ctrl-C interrupts (130);
+        # either way the prompt's line is ended, so that what follows starts on a line of its own.
+        sys.stderr.write(f"{plan.action.value.capitalize()} them on {len(servers)} server(s)? [y/N] ")
+        sys.stderr.flush()
+        try:
+            answer = sys.stdin.readline()
+        except KeyboardInterrupt:
+            sys.stderr.write("\n")
+            raise
+        if not answer.endswith("\n"):
+            sys.stderr.write("\n")
+        return answer.strip().lower() in ("y", "yes")
+
+    return ask
 
 
 def _write_command(action: Action, short: str, summary: str, epilog: str) -> None:
@@ -224,6 +260,12 @@ def _write_command(action: Action, short: str, summary: str, epilog: str) -> Non
         ids: Ids = None,
         status: Status = None,
         server_id: ServerId = None,
+        all_subscriptions: AllSubscriptions = False,
+        shard: ShardOption = None,
+        endpoint: Endpoints = None,
+        endpoint_subscription: EndpointSubscriptions = None,
+        owner: Owner = None,
+        organisation: Organisation = None,
         description: Annotated[
             str | None,
             typer.Option(
@@ -247,14 +289,18 @@ def _write_command(action: Action, short: str, summary: str, epilog: str) -> Non
         if description is not None and action is Action.DELETE:
             raise UsageError("delete takes no --description")
         reads_stdin = STDIN in (ids or [])
-        scope: Scope = build_scope(resource_group, server, server_id, common.subscription)
+        scope = scope_of(
+            common, resource_group, server, server_id, all_subscriptions=all_subscriptions, shard=shard
+        )
         selection = build_selection(
             scope=scope,
             names=names or [],
             ids=ids or [],
             statuses=status or [],
+            endpoints=build_endpoint_filter(endpoint or [], endpoint_subscription or [], owner),
             read_stdin=lambda: stdin_text(sys.stdin),
         )
+        own = organisation_of(organisation)
         needs_confirmation = bool(selection.statuses) or action is Action.DELETE
         if needs_confirmation and not (yes or dry_run) and (reads_stdin or not sys.stdin.isatty()):
             what = "a delete" if action is Action.DELETE else f"{action.value} with a --status selection"
@@ -278,8 +324,13 @@ def _write_command(action: Action, short: str, summary: str, epilog: str) -> Non
                 retries=retries, concurrency=concurrency, wait_ready=wait_ready, busy_timeout=busy_timeout
             ),
         )
-        reporter = RunReporter(session, open_audit(audit_log, session, action.value, dry_run=dry_run))
-        ask = (lambda _plan: True) if (yes or not needs_confirmation) else _confirm_on_terminal
+        labels = OwnerLabels(session, own)
+        asks = needs_confirmation and not (yes or dry_run)
+        # Whose endpoints (one az account list --all): for the prompt and an --owner filter.
+        shows_owner = asks or selection.endpoints.owner is not None
+        audit = open_audit(audit_log, session, action.value, dry_run=dry_run)
+        reporter = RunReporter(session, audit, owners=labels if shows_owner else None)
+        ask = _confirm_on_terminal(labels) if asks else (lambda _plan: True)
         report = reporter.run(
             lambda: run_write(
                 session.client,
@@ -288,6 +339,7 @@ def _write_command(action: Action, short: str, summary: str, epilog: str) -> Non
                 on_plan=reporter.on_plan,
                 on_result=reporter.on_result,
                 on_start=reporter.progress.start,
+                owners=labels.owners,
             )
         )
         reporter.finish(report, action.value)
