@@ -995,6 +995,172 @@ def report_long(long: dict[str, Any]) -> str:
     return "\n".join(head + rows + notes) + "\n"
 
 
+# --- the fleet case (issue 9) ----------------------------------------------------------------
+
+FLEET_RG = "rg-fleet"
+FLEET_SERVERS, FLEET_PENDING = 24, 2
+FLEET_SUBSCRIPTIONS = (
+    SUB,
+    "00000000-0000-0000-0000-0000000f1ee1",
+    "00000000-0000-0000-0000-0000000f1ee2",
+    "00000000-0000-0000-0000-0000000f1ee3",
+)
+FLEET_TARGETS = {"bound_ratio_max": 1.3}
+
+
+def fleet_scenario(spread: int) -> tuple[dict[str, Any], list[str]]:
+    """24 servers with 2 Pending connections each, round-robin over the first ``spread`` of
+    FLEET_SUBSCRIPTIONS; all four subscriptions exist in every seed (the login knows them)."""
+    subs: list[dict[str, Any]] = [
+        {"id": s, "displayName": f"bench-fleet-{i}", "resourceGroups": [{"name": FLEET_RG, "servers": []}]}
+        for i, s in enumerate(FLEET_SUBSCRIPTIONS)
+    ]
+    ids = []
+    for i in range(FLEET_SERVERS):
+        sub = subs[i % spread]
+        name = f"pg-fleet-{i:02d}"
+        conns = [scenarios.connection(f"pe-fleet-{i:02d}-{j}") for j in range(FLEET_PENDING)]
+        sub["resourceGroups"][0]["servers"].append(
+            scenarios.server(name, conns, public_network_access="Enabled")
+        )
+        ids += [connection_id(FLEET_RG, name, c["name"], sub["id"]) for c in conns]
+    return {"subscriptions": subs}, ids
+
+
+def fleet_bare_reject(sb: Sandbox, az: str, reps: int) -> dict[str, Any]:
+    """Bare ``az ... reject --id`` of one Pending connection, ``reps`` times (different servers
+    of the fleet): its median wall and CPU seconds, for the bound."""
+    scenario, ids = fleet_scenario(1)
+    sb.wait_idle(timeout=300)
+    sb.reseed(scenario)
+    walls, cpus = [], []
+    for target in ids[: 2 * reps : 2]:  # the first connection of servers 0, 1, 2, ...
+        r = run(
+            [az, "network", "private-endpoint-connection", "reject", "--id", target], sb.env(), timeout=300
+        )
+        if r.exit_code != 0:
+            raise RuntimeError(f"bare az reject failed: {r.stderr[-3:]}")
+        walls.append(r.seconds)
+        cpus.append(r.cpu_s)
+    return {"median_s": round(statistics.median(walls), 3), "cpu_s": round(statistics.median(cpus), 3),
+            "runs_s": [round(w, 2) for w in walls], "cpu_runs_s": cpus}  # fmt: skip
+
+
+def fleet_run(sb: Sandbox, azpe: str, spread: int, label: str, extra: list[str]) -> dict[str, Any]:
+    scenario, ids = fleet_scenario(spread)
+    sb.wait_idle(timeout=300)
+    sb.reseed(scenario)
+    scope = ["--all-subscriptions"] if spread > 1 else []
+    argv = [
+        azpe,
+        "reject",
+        "-g",
+        FLEET_RG,
+        *scope,
+        "--status",
+        "Pending",
+        "--yes",
+        "-o",
+        "jsonl",
+        "-v",
+        *extra,
+    ]
+    r = run(argv, sb.env(), timeout=1800)
+    left = not_rejected(sb.statuses(), ids)
+    entries = sb.admin("GET", "requests")
+    results = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+    procs = az_processes(r)
+    writes = sorted(t for t, e in request_times(entries, r.started) if is_write(e))
+    log(f"fleet {label}: {r.seconds:.1f} s, exit {r.exit_code}, {len(left)}/{len(ids)} not Rejected")
+    if r.exit_code != 0 or left:
+        log("  stderr: " + " | ".join(line for _, line in r.stderr[-8:]))
+    return {
+        "argv": [Path(argv[0]).name, *argv[1:]],
+        "seconds": round(r.seconds, 3),
+        "exit_code": r.exit_code,
+        "targets": len(ids),
+        "not_rejected": len(left),
+        "actions": dict(Counter(x.get("action") for x in results)),
+        "az_processes": len(procs),
+        "az_by_command": dict(Counter(az_command(a) for a in procs)),
+        "cpu_s": r.cpu_s,
+        "first_write_s": round(writes[0], 2) if writes else None,
+        "last_write_s": round(writes[-1], 2) if writes else None,
+        "busy_409s": sum(1 for e in entries if is_write(e) and e.get("status") == 409),
+    }
+
+
+def step_fleet(azpe: str, az: str, op_seconds: float, long_op_seconds: float, reps: int) -> dict[str, Any]:
+    """24 servers x 2 Pending, at the defaults: in one subscription, spread over four, and the
+    four at real timing (long operations). Bound: the busiest server's two writes, or the CPU
+    the 48 writes' az processes need on this machine's cores, whichever is larger."""
+    cores = os.cpu_count() or 1
+    sb = Sandbox(azpe, az, op_seconds, fleet_scenario(4)[0])
+    try:
+        sb.set_timing(op_seconds, "at-end")
+        bare = fleet_bare_reject(sb, az, reps)
+        writes = FLEET_SERVERS * FLEET_PENDING
+        bound = max(FLEET_PENDING * bare["median_s"], writes * bare["cpu_s"] / cores)
+        out: dict[str, Any] = {
+            "servers": FLEET_SERVERS, "pending_per_server": FLEET_PENDING, "cores": cores,
+            "op_seconds": op_seconds, "bare_reject": bare, "bound_s": round(bound, 3),
+            "bound_definition": (
+                f"max({FLEET_PENDING} x the median bare az reject = busiest server's writes, "
+                f"{writes} x its CPU seconds / {cores} cores = the CPU the writes need)"
+            ),
+            "runs": {},
+        }  # fmt: skip
+        for label, spread in (("one subscription", 1), ("four subscriptions", 4)):
+            res = fleet_run(sb, azpe, spread, label, [])
+            res["ratio_to_bound"] = round(res["seconds"] / bound, 3)
+            out["runs"][label] = res
+        sb.wait_idle(timeout=300)
+        sb.set_timing(long_op_seconds, "at-end")
+        long_bound = FLEET_PENDING * long_op_seconds
+        res = fleet_run(sb, azpe, 4, f"four subscriptions, {long_op_seconds:g}-s operations", [])
+        res["bound_s"] = long_bound
+        res["ratio_to_bound"] = round(res["seconds"] / long_bound, 3)
+        back_to_back = (
+            f"the busiest server's operations back to back: {FLEET_PENDING} x {long_op_seconds:g} s"
+        )
+        out["long"] = {"op_seconds": long_op_seconds, "bound_definition": back_to_back, **res}
+        sb.wait_idle(timeout=600)
+    finally:
+        sb.stop()
+    out["targets"] = FLEET_TARGETS
+    out["verdicts"] = {
+        label: r["not_rejected"] == 0 and r["ratio_to_bound"] <= FLEET_TARGETS["bound_ratio_max"]
+        for label, r in [*out["runs"].items(), ("long", out["long"])]
+    }
+    out["table"] = report_fleet(out)
+    return out
+
+
+def report_fleet(f: dict[str, Any]) -> str:
+    rows = [
+        "| fleet: 24 servers x 2 Pending, defaults | wall | Rejected | / bound | az processes | CPU "
+        "| first / last write |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for label, r in [
+        *f["runs"].items(),
+        (f"four subscriptions, {f['long']['op_seconds']:g}-s operations", f["long"]),
+    ]:
+        bound = r.get("bound_s", f["bound_s"])
+        rows.append(
+            f"| {label} (bound {bound:.1f} s) | {r['seconds']:.1f} s | {r['targets'] - r['not_rejected']}/"
+            f"{r['targets']} | **{r['ratio_to_bound']:.2f}x** | {r['az_processes']} | {r['cpu_s']:.1f} s | "
+            f"{r['first_write_s']} / {r['last_write_s']} s |"
+        )
+    b = f["bare_reject"]
+    rows.append("")
+    rows.append(
+        f"Bound: {f['bound_definition']}; bare az reject {b['median_s']:.2f} s wall, {b['cpu_s']:.2f} s CPU "
+        f"(median of {len(b['runs_s'])}); {f['cores']} cores."
+    )
+    return "\n".join(rows)
+
+
 def snapshot_azpe(dest: Path) -> dict[str, Any]:
     """Copy azpe's source (the working tree, which others may be editing) to ``dest`` and put
     it first on PYTHONPATH, so that every azpe process and the emulator of this run use the
@@ -1070,7 +1236,9 @@ def _names(allowed: tuple[str, ...]) -> Any:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results.json", help="JSON results file")
-    parser.add_argument("--only", choices=("short", "long"), help="run one part (default: both)")
+    parser.add_argument(
+        "--only", choices=("short", "long", "fleet"), help="run one part (default: all three)"
+    )
     parser.add_argument(
         "--op-seconds", type=float, default=1.0, help="short case: emulator write duration (s)"
     )
@@ -1104,7 +1272,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _terminate)
     azpe, az = str(Path(args.azpe).resolve()), str(Path(args.az).resolve())
     shell = shutil.which("bash") or "/bin/sh"
-    parts = [args.only] if args.only else ["short", "long"]
+    parts = [args.only] if args.only else ["short", "long", "fleet"]
     results: dict[str, Any] = {}
     if args.only and args.out.exists():  # keep the other part's figures
         with contextlib.suppress(ValueError):
@@ -1160,6 +1328,15 @@ def _run_parts(
             long["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     finally:
         sb.stop()
+    fleet = None
+    if "fleet" in parts:
+        log(
+            f"fleet: {FLEET_SERVERS} servers x {FLEET_PENDING} Pending "
+            "(one subscription, four, long operations)"
+        )
+        fleet = step_fleet(azpe, az, args.op_seconds, args.long_op_seconds, args.reps)
+        fleet["machine"] = dict(machine)
+        results["fleet"] = fleet
     if "short" in parts:
         log("step 4: startup")
         startup = step_startup(azpe, args.startup_reps)
@@ -1211,6 +1388,8 @@ def _run_parts(
     tables = [results["table"]] if "short" in parts else []
     if long is not None:
         tables.append(long["table"])
+    if fleet is not None:
+        tables.append(fleet["table"])
     args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print("\n".join(tables))
     log(f"results written to {args.out} ({results['total_seconds']} s in all)")

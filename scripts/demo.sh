@@ -1,6 +1,6 @@
 #!/bin/sh
 # The main job, end to end, against the local Azure emulator with the real az:
-# list the connections, plan a reject (dry run), reject, list again, re-run (a no-op),
+# list what waits in every subscription, list the connections, plan a reject (dry run), reject, list again, re-run (a no-op),
 # and see the lock-out guard refuse to cut the server off. Runs inside a network namespace
 # with only loopback, so nothing can leave the machine.
 set -eu
@@ -26,6 +26,10 @@ run_allow_fail() { say "$(quoted "$@")"; "$@" || echo "(exit code $?)"; }
 run azpe sandbox start
 eval "$(azpe sandbox env)"
 
+# The morning question: what waits for a decision, anywhere? (One subscription the login may
+# not read: reported, and the others are listed; the exit code says so.)
+run_allow_fail azpe server list --all-subscriptions -o table
+run_allow_fail azpe list --all-subscriptions --status Pending -o table
 RG=rg-data
 SERVER=pg-orders
 run azpe server show -g $RG -s $SERVER -o table

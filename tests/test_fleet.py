@@ -332,3 +332,49 @@ def test_a_shard_does_not_take_named_targets(fp: FakeProcess) -> None:
     result = run("reject", "--id", "-", "--shard", "1/2", "--yes", stdin="")
     assert result.exit_code == 2
     assert "--shard splits the servers of a scope" in result.stderr
+
+
+# -- enforce over subscriptions ------------------------------------------------------------------
+
+POLICY = f"""
+[organisation]
+subscriptions = ["{SUB}", "{APPS}"]
+
+[pending]
+matched = "approve"
+unmatched = "reject"
+
+[[allow]]
+name = "own"
+subscription = "{APPS}"
+"""
+
+
+def test_enforce_plans_over_every_subscription_and_reports_the_unreadable(
+    fp: FakeProcess, fake_az: str, tmp_path: Any
+) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text(POLICY, encoding="utf-8")
+    register_accounts(fp, fake_az, every=False)
+    two_subscriptions(fp, fake_az)
+    fp.register(list_argv(fake_az, sub=LOCKED), stderr=FORBIDDEN, returncode=1)
+    result = run("enforce", "--policy", str(policy), "--all-subscriptions", "--check")
+    decisions = {r["name"]: r["decision"] for r in records(result)}
+    assert decisions == {PE1: "reject", PE2: "reject", OWN_PE: "approve"}
+    assert result.exit_code == 1, result.stderr  # drift (7) and a 403 (4): mixed reasons
+    assert f"azpe: error: subscription {LOCKED}: " in result.stderr
+
+
+def test_enforce_check_without_drift_still_says_a_subscription_was_not_read(
+    fp: FakeProcess, fake_az: str, tmp_path: Any
+) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text(POLICY, encoding="utf-8")
+    fp.register(
+        list_argv(fake_az, sub=APPS), stdout=servers(APPS, ("pg-apps", [own(conn(OWN_PE, "Approved"))]))
+    )
+    fp.register(list_argv(fake_az, sub=LOCKED), stderr=FORBIDDEN, returncode=1)
+    result = run(
+        "enforce", "--policy", str(policy), "--subscription", APPS, "--subscription", LOCKED, "--check"
+    )
+    assert result.exit_code == 4, result.stderr  # nothing to change where it could read; one it could not
