@@ -152,8 +152,8 @@ def test_reject_over_two_subscriptions_writes_in_each(sandbox: Sandbox) -> None:
     apps["resourceGroups"][0]["servers"].append(server("pg-extra", [connection("pe-extra")]))
     sandbox.seed(scenario)
     run = sandbox.azpe(
-        "reject", "--subscription", SUB, "--subscription", APPS, "--status", "Pending", "--endpoint", "pe-extra",
-        "--endpoint", "pe-bi-*", "--yes", "-o", "jsonl",
+        "reject", "--subscription", SUB, "--subscription", APPS, "--status", "Pending",
+        "--endpoint", "pe-extra", "--endpoint", "pe-bi-*", "--yes", "-o", "jsonl",
     )  # fmt: skip
     assert run.code == 0, run
     assert sorted((r["subscription"], r["server"], r["action"]) for r in run.lines) == [
