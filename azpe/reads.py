@@ -153,6 +153,11 @@ def load_owners(client: AzClient, read: Reader, organisation: Iterable[str] = ()
     return Owners.of([a.id for a in accounts] + list(organisation))
 
 
+def signed_in(client: AzClient) -> dict[str, Any]:
+    """Who az acts as (for the audit log): ``az account show``'s user and tenant."""
+    return client.show_account()
+
+
 class ServerReader:
     """Reads one server at a time, saying plainly when it or its group is not there (with
     the servers there are: one more az call, made once per group)."""

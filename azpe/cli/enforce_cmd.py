@@ -49,7 +49,7 @@ from azpe.options import (
 from azpe.outcomes import TargetResult
 from azpe.planning import read_servers, server_key
 from azpe.policy import load_policy
-from azpe.reads import ScopeRead, read_scope
+from azpe.reads import ScopeRead, ServerReader, read_scope
 from azpe.retry import Reader, reader
 from azpe.run_options import BUSY_TIMEOUT
 from azpe.targets import Scope
@@ -123,11 +123,8 @@ def enforce(
     read = reader(options.retries, max_seconds=options.retry_budget, wait=options.wait)
 
     if target is not None:
-        try:
-            server = read(lambda: session.client.show_server(target.server))
-        except AzpeError as exc:
-            raise session.explained(exc, target.server) from None
-        connection = server.connection(target.name)
+        server = ServerReader(session.client, read).server(target.server)
+        connection = server.find(target.name)
         if connection is None:
             raise server.missing(target.name)
         session.emit(explain(rules, server, connection), DECISION_COLUMNS)

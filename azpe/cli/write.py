@@ -55,6 +55,7 @@ from azpe.options import (
 from azpe.outcomes import Outcome, TargetResult
 from azpe.planning import Plan
 from azpe.progress import ServerProgress
+from azpe.reads import signed_in
 from azpe.render import RESULT_COLUMNS, apply_query
 from azpe.run_options import BUSY_TIMEOUT, RunOptions
 from azpe.targets import STDIN, build_endpoint_filter, build_selection, stdin_text
@@ -202,7 +203,7 @@ def open_audit(
     if path is None:
         return None
     check_writable(path)  # before az account show: the first az call of a write command
-    identity = session.client.show_account()
+    identity = signed_in(session.client)
     return AuditLog(path, command=command, identity=identity, rules=rules, actions=actions, dry_run=dry_run)
 
 
