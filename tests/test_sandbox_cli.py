@@ -205,3 +205,99 @@ def test_timing_choices_are_the_emulator_models_and_help_explains_them() -> None
     assert "at-end: the connection reads Updating/Deleting with its old status" in text
     assert "at-once: the new status (or the deletion) shows at once" in text
     assert "409 ServerIsBusy" in text
+
+
+ACCOUNT_LIST = "account list --all --only-show-errors --output json"
+REFRESH = "account list --refresh --all --only-show-errors --output none"
+
+
+@pytest.fixture
+def accounts_az(tmp_path: Path) -> Path:
+    """A fake az whose profile is accounts.json; a refresh copies refreshed.json over it."""
+    folder = tmp_path / "accounts-az"
+    folder.mkdir()
+    script = folder / "az"
+    script.write_text(
+        "#!/bin/sh\n"
+        'd="$(dirname "$0")"\n'
+        'printf "%s\\n" "$*" >> "$d/az.log"\n'
+        f'case "$*" in\n'
+        f'  "{ACCOUNT_LIST}") cat "$d/accounts.json" ;;\n'
+        f'  "{REFRESH}") cp "$d/refreshed.json" "$d/accounts.json" ;;\n'
+        "  *) exit 3 ;;\n"
+        "esac\n"
+    )
+    script.chmod(0o755)
+    return script
+
+
+def set_accounts(az: Path, now: list[str], refreshed: list[str]) -> None:
+    (az.parent / "accounts.json").write_text(json.dumps([{"id": i, "state": "Enabled"} for i in now]))
+    (az.parent / "refreshed.json").write_text(json.dumps([{"id": i} for i in refreshed]))
+
+
+def az_calls(az: Path) -> list[str]:
+    log = az.parent / "az.log"
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def test_seed_refreshes_the_login_when_the_subscriptions_differ(sandbox: Path, accounts_az: Path) -> None:
+    from azpe.sandbox.scenarios import SANDBOX_SUBSCRIPTIONS, scenario
+
+    one = [SANDBOX_SUBSCRIPTIONS[0]]
+    set_accounts(accounts_az, list(SANDBOX_SUBSCRIPTIONS), [one[0].upper()])  # az's own spelling
+    seed = ["seed", "-", "--az", str(accounts_az), "--dir", str(sandbox)]
+    result = runner.invoke(app, seed, input=json.dumps(scenario([])))
+    assert result.exit_code == 0, result.output
+    assert az_calls(accounts_az) == [ACCOUNT_LIST, REFRESH, ACCOUNT_LIST]
+    assert result.stderr == (
+        "Seeded. The az login was refreshed: it lists 1 subscription(s) now, 4 before "
+        "(az keeps its default subscription if it is still there).\n"
+    )
+    # The same subscriptions again (IDs compared without case): nothing to refresh.
+    result = runner.invoke(app, seed, input=json.dumps(scenario([], subscription=one[0])))
+    assert result.exit_code == 0, result.output
+    assert az_calls(accounts_az)[3:] == [ACCOUNT_LIST]
+    assert result.stderr == "Seeded. The az login lists the same 1 subscription(s).\n"
+
+
+def test_seed_warns_when_the_login_cannot_be_made_to_match(sandbox: Path, accounts_az: Path) -> None:
+    from azpe.sandbox.scenarios import DEFAULT_SUBSCRIPTION
+
+    set_accounts(accounts_az, [DEFAULT_SUBSCRIPTION], [DEFAULT_SUBSCRIPTION])  # the refresh changes nothing
+    result = runner.invoke(app, ["seed", "--default", "--az", str(accounts_az), "--dir", str(sandbox)])
+    assert result.exit_code == 0  # the emulator was seeded
+    assert result.stderr.startswith(
+        "Seeded. Warning: the sandbox's az login may not list the seeded subscriptions"
+    )
+    assert f"az's login lists {DEFAULT_SUBSCRIPTION} after the refresh" in result.stderr
+    assert az_calls(accounts_az) == [ACCOUNT_LIST, REFRESH, ACCOUNT_LIST]
+
+
+def test_seed_uses_the_az_that_start_logged_in_and_keep_login_skips_it(sandbox: Path, fake_az: Path) -> None:
+    before = len(az_calls(fake_az))
+    result = runner.invoke(app, ["seed", "--default", "--dir", str(sandbox)])
+    assert result.exit_code == 0
+    assert az_calls(fake_az)[before:] == [f"{sandbox / 'azure'}|{ACCOUNT_LIST}"]
+    assert "`az account list --all` printed no list of accounts" in result.stderr  # this fake prints none
+    result = runner.invoke(app, ["seed", "--default", "--keep-login", "--dir", str(sandbox)])
+    assert result.exit_code == 0
+    assert result.stderr == "Seeded (the az login was left as it was).\n"
+    assert len(az_calls(fake_az)) == before + 1
+
+
+def test_start_with_a_scenario_without_the_default_subscription_lets_az_choose(
+    tmp_path: Path, fake_az: Path
+) -> None:
+    from azpe.sandbox.scenarios import APPS_SUBSCRIPTION, scenario
+
+    seed = tmp_path / "apps.json"
+    seed.write_text(json.dumps(scenario([], subscription=APPS_SUBSCRIPTION)))
+    state_dir = tmp_path / "sb"
+    result = runner.invoke(app, ["start", "--dir", str(state_dir), "--az", str(fake_az), "--seed", str(seed)])
+    try:
+        assert result.exit_code == 0, result.output
+        calls = [c.split("|", 1)[1] for c in az_calls(fake_az)]
+        assert calls[2].startswith("login --service-principal") and len(calls) == 3  # no `account set`
+    finally:
+        runner.invoke(app, ["stop", "--dir", str(state_dir)])

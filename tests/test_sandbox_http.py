@@ -1,5 +1,10 @@
 """The emulator over HTTPS, driven with urllib (no az): ARM shapes, the async-operation
-protocol, the busy rule, fault injection, the request log and the admin endpoints."""
+protocol, the busy rule, subscriptions (states, no access), fault injection, the request log
+and the admin endpoints.
+
+No assertion depends on how fast this machine is: the emulator's operations and
+``readyAfter`` run on a fake clock that the tests move, and a held answer is observed through
+``EmulatorServer.held``, not by sleeping."""
 
 from __future__ import annotations
 
@@ -17,8 +22,16 @@ from typing import Any
 import pytest
 
 from azpe.sandbox import APP_ID, APP_SECRET, TENANT_ID, Emulator, default_scenario, identity
+from azpe.sandbox.identity import OBJECT_ID
+from azpe.sandbox.scenarios import (
+    APPS_SUBSCRIPTION,
+    DISABLED_SUBSCRIPTION,
+    NO_ACCESS_SUBSCRIPTION,
+    fleet,
+)
 
 SUB = "00000000-0000-0000-0000-00000000aaaa"
+OP_SECONDS = 0.3  # how long a connection write lasts, on the fake clock
 SRV = (
     f"/subscriptions/{SUB}/resourceGroups/rg-data/providers/Microsoft.DBforPostgreSQL/"
     "flexibleServers/pg-orders"
@@ -56,9 +69,36 @@ class Client:
             return status, hdrs, payload
 
 
+class Clock:
+    """The emulator state's time: it moves only when a test says."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def wait_until(predicate: Any, what: str, timeout: float = 10.0) -> None:
+    """Wait for an event in the server's threads (the deadline only ends a broken test)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
 @pytest.fixture
-def em() -> Iterator[Emulator]:
-    with Emulator(op_seconds=0.3) as emulator:
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def em(clock: Clock) -> Iterator[Emulator]:
+    with Emulator(op_seconds=OP_SECONDS, clock=clock) as emulator:
         yield emulator
 
 
@@ -98,12 +138,17 @@ def test_arm_requires_a_bearer_token(client: Client) -> None:
     assert status == 401 and body["error"]["code"] == "AuthenticationFailed"
 
 
-def test_subscriptions(client: Client) -> None:
+def test_subscriptions_are_all_listed_with_their_states(client: Client) -> None:
+    """Disabled and unreadable ones too: az stores them all at login."""
     status, _, body = client.call("GET", "/subscriptions?api-version=2022-12-01")
     assert status == 200
     assert [(s["subscriptionId"], s["displayName"], s["state"], s["tenantId"]) for s in body["value"]] == [
-        (SUB, "azpe-sandbox", "Enabled", TENANT_ID)
+        (SUB, "azpe-sandbox", "Enabled", TENANT_ID),
+        (APPS_SUBSCRIPTION, "azpe-sandbox-apps", "Enabled", TENANT_ID),
+        (NO_ACCESS_SUBSCRIPTION, "azpe-sandbox-locked", "Enabled", TENANT_ID),
+        (DISABLED_SUBSCRIPTION, "azpe-sandbox-disabled", "Disabled", TENANT_ID),
     ]
+    assert body["count"] == {"type": "Total", "value": 4}
     status, _, body = client.call("GET", "/subscriptions/nope?api-version=2022-12-01")
     assert (status, body["error"]["code"]) == (404, "SubscriptionNotFound")
 
@@ -138,7 +183,9 @@ def test_embedded_connections_carry_name_and_type_unless_ids_only(client: Client
     assert [sorted(c) for c in embedded] == [["id", "properties"]] * 4
 
 
-def test_a_connection_without_description_has_no_description_key(client: Client, em: Emulator) -> None:
+def test_a_connection_without_description_has_no_description_key(
+    client: Client, em: Emulator, clock: Clock
+) -> None:
     """As a Pending connection from a manual request reads; a PUT with null stores none."""
     unknown = next(c for c in em.connections(SUB, "rg-data", "pg-orders") if c["description"] is None)
     assert unknown["name"].startswith("pe-unknown-4821.")
@@ -156,6 +203,7 @@ def test_a_connection_without_description_has_no_description_key(client: Client,
     _, _, body = client.call("GET", path)
     body["properties"]["privateLinkServiceConnectionState"].update(status="Rejected", description=None)
     assert client.call("PUT", path, body)[0] == 202
+    clock.advance(OP_SECONDS)
     em.wait_idle()
     _, _, body = client.call("GET", path)
     assert body["properties"]["privateLinkServiceConnectionState"] == {
@@ -210,7 +258,7 @@ def reject_body(client: Client, name: str, status: str = "Rejected") -> Any:
     return body
 
 
-def test_put_is_accepted_as_an_async_operation(client: Client, em: Emulator) -> None:
+def test_put_is_accepted_as_an_async_operation(client: Client, em: Emulator, clock: Clock) -> None:
     name = conn_names(em)["Pending"]
     path = f"{SRV}/privateEndpointConnections/{name}{API}"
     status, headers, body = client.call("PUT", path, reject_body(client, name))
@@ -239,7 +287,9 @@ def test_put_is_accepted_as_an_async_operation(client: Client, em: Emulator) -> 
     status, result_headers, _ = client.call("GET", headers["Location"].removeprefix(em.url))
     assert status == 202 and "Retry-After" not in result_headers
 
-    time.sleep(0.35)
+    clock.advance(OP_SECONDS - 0.01)
+    assert client.call("GET", op_path)[2]["status"] == "InProgress"
+    clock.advance(0.01)
     _, op_headers, done = client.call("GET", op_path)
     assert done == {"name": op["name"], "status": "Succeeded", "startTime": op["startTime"]}  # no endTime
     assert "Retry-After" not in op_headers
@@ -250,7 +300,7 @@ def test_put_is_accepted_as_an_async_operation(client: Client, em: Emulator) -> 
     assert em.connection(SUB, "rg-data", "pg-orders", name)["status"] == "Rejected"
 
 
-def test_delete_is_accepted_with_the_drop_operation_body(client: Client, em: Emulator) -> None:
+def test_delete_is_accepted_with_the_drop_operation_body(client: Client, em: Emulator, clock: Clock) -> None:
     name = conn_names(em)["Approved"]
     status, headers, body = client.call("DELETE", f"{SRV}/privateEndpointConnections/{name}{API}")
     assert status == 202
@@ -261,14 +311,15 @@ def test_delete_is_accepted_with_the_drop_operation_body(client: Client, em: Emu
     assert "Retry-After" not in headers
     assert "/azureAsyncOperation/" in headers["Azure-AsyncOperation"]
     assert "/operationResults/" in headers["Location"]
+    clock.advance(OP_SECONDS)
     em.wait_idle()
     _, op_headers, op = client.call("GET", headers["Azure-AsyncOperation"].removeprefix(em.url))
     assert (sorted(op), op["status"]) == (["name", "startTime", "status"], "Succeeded")
     assert "Retry-After" not in op_headers
 
 
-def test_at_once_shows_the_new_status_while_the_server_is_busy() -> None:
-    with Emulator(op_seconds=0.5, timing="at-once") as emulator:
+def test_at_once_shows_the_new_status_while_the_server_is_busy(clock: Clock) -> None:
+    with Emulator(op_seconds=0.5, timing="at-once", clock=clock) as emulator:
         c = Client(emulator)
         names = conn_names(emulator)
         path = f"{SRV}/privateEndpointConnections/{names['Pending']}{API}"
@@ -282,6 +333,7 @@ def test_at_once_shows_the_new_status_while_the_server_is_busy() -> None:
         assert op["status"] == "InProgress"
         status, _, body = c.call("DELETE", f"{SRV}/privateEndpointConnections/{names['Approved']}{API}")
         assert (status, body["error"]["code"]) == (409, "ServerIsBusy")
+        clock.advance(0.5)
         emulator.wait_idle()
         assert c.call("GET", SRV + API)[2]["properties"]["state"] == "Ready"
         assert c.call("DELETE", f"{SRV}/privateEndpointConnections/{names['Approved']}{API}")[0] == 202
@@ -310,12 +362,15 @@ def test_second_write_on_the_same_server_is_busy(client: Client, em: Emulator) -
     assert status == 202
 
 
-def test_approving_a_rejected_connection_fails_asynchronously(client: Client, em: Emulator) -> None:
+def test_approving_a_rejected_connection_fails_asynchronously(
+    client: Client, em: Emulator, clock: Clock
+) -> None:
     name = conn_names(em)["Rejected"]
     status, headers, _ = client.call(
         "PUT", f"{SRV}/privateEndpointConnections/{name}{API}", reject_body(client, name, "Approved")
     )
     assert status == 202
+    clock.advance(OP_SECONDS)
     em.wait_idle()
     _, _, op = client.call("GET", headers["Azure-AsyncOperation"].removeprefix(em.url))
     assert op["status"] == "Failed" and op["error"]["code"] == "InternalServerError"
@@ -324,10 +379,11 @@ def test_approving_a_rejected_connection_fails_asynchronously(client: Client, em
     assert em.connection(SUB, "rg-data", "pg-orders", name)["status"] == "Rejected"
 
 
-def test_delete_then_gone_and_delete_again_is_204(client: Client, em: Emulator) -> None:
+def test_delete_then_gone_and_delete_again_is_204(client: Client, em: Emulator, clock: Clock) -> None:
     name = conn_names(em)["Approved"]
     path = f"{SRV}/privateEndpointConnections/{name}{API}"
     assert client.call("DELETE", path)[0] == 202
+    clock.advance(OP_SECONDS)
     em.wait_idle()
     assert client.call("GET", path)[0] == 404
     assert client.call("DELETE", path)[0] == 204
@@ -366,14 +422,16 @@ def test_malformed_body(client: Client, em: Emulator) -> None:
     assert status == 200 and isinstance(body, bytes) and body.startswith(b"<html>")
 
 
-def test_held_write_still_lands(client: Client, em: Emulator) -> None:
-    """A hold without a status runs the request: a killed client does not undo it."""
+def test_held_write_still_lands(client: Client, em: Emulator, clock: Clock) -> None:
+    """A hold without a status runs the request: a client that gives up does not undo it."""
     name = conn_names(em)["Pending"]
     em.inject("PUT", "*/privateEndpointConnections/*", hold_seconds=30)
-    with pytest.raises(TimeoutError):
+    with pytest.raises(TimeoutError):  # it gives up after 0.5 s of a 30-s hold
         client.call(
             "PUT", f"{SRV}/privateEndpointConnections/{name}{API}", reject_body(client, name), timeout=0.5
         )
+    wait_until(lambda: em.server.held == 1, "the PUT's answer to be held")  # it ran, then held
+    clock.advance(OP_SECONDS)
     em.wait_idle()
     assert em.connection(SUB, "rg-data", "pg-orders", name)["status"] == "Rejected"
 
@@ -385,7 +443,7 @@ def test_hold_forever_is_released_by_stop() -> None:
     result: list[int] = []
     thread = threading.Thread(target=lambda: result.append(client.call("GET", SRV + API)[0]))
     thread.start()
-    time.sleep(0.3)
+    wait_until(lambda: emulator.server.held == 1, "the answer to be held")
     assert not result
     emulator.stop()
     thread.join(5)
@@ -404,15 +462,17 @@ def test_request_log_records_put_bodies(client: Client, em: Emulator) -> None:
     assert em.requests() == []
 
 
-def test_server_updating_then_ready(client: Client, em: Emulator) -> None:
-    em.set_server_state(SUB, "rg-data", "pg-orders", "Updating", ready_after=0.3)
+def test_server_updating_then_ready(client: Client, em: Emulator, clock: Clock) -> None:
+    em.set_server_state(SUB, "rg-data", "pg-orders", "Updating", ready_after=30)
     assert client.call("GET", SRV + API)[2]["properties"]["state"] == "Updating"
     name = conn_names(em)["Pending"]
     status, _, body = client.call(
         "PUT", f"{SRV}/privateEndpointConnections/{name}{API}", reject_body(client, name)
     )
     assert (status, body["error"]["code"]) == (409, "ServerIsNotReady")
-    time.sleep(0.35)
+    clock.advance(29.9)
+    assert client.call("GET", SRV + API)[2]["properties"]["state"] == "Updating"
+    clock.advance(0.1)
     assert client.call("GET", SRV + API)[2]["properties"]["state"] == "Ready"
 
 
@@ -470,3 +530,148 @@ def test_background_log_file(tmp_path: Path) -> None:
         lines = (tmp_path / "requests.jsonl").read_text().splitlines()
     assert [json.loads(line)["status"] for line in lines] == [200]
     assert (tmp_path / "ca.pem").read_text().startswith("-----BEGIN CERTIFICATE-----")
+
+
+def denied(action: str, scope: str) -> dict[str, Any]:
+    return {
+        "error": {
+            "code": "AuthorizationFailed",
+            "message": (
+                f"The client '{APP_ID}' with object id '{OBJECT_ID}' does not have authorization to "
+                f"perform action '{action}' over scope '{scope}' or the scope is invalid. If access "
+                "was recently granted, please refresh your credentials."
+            ),
+        }
+    }
+
+
+def test_a_subscription_without_access_refuses_every_request_under_it(client: Client, em: Emulator) -> None:
+    sub = f"/subscriptions/{NO_ACCESS_SUBSCRIPTION}"
+    rg = f"{sub}/resourceGroups/rg-locked"
+    pg = "/providers/Microsoft.DBforPostgreSQL"
+    srv = f"{rg}{pg}/flexibleServers/pg-locked"
+    name = em.connections(NO_ACCESS_SUBSCRIPTION, "rg-locked", "pg-locked")[0]["name"]
+    pec = f"{srv}/privateEndpointConnections/{name}"
+    flex = "Microsoft.DBforPostgreSQL/flexibleServers"
+    cases = [
+        ("GET", f"{sub}{pg}/flexibleServers", f"{flex}/read"),
+        ("GET", f"{rg}{pg}/flexibleServers", f"{flex}/read"),
+        ("GET", srv, f"{flex}/read"),
+        ("GET", rg, "Microsoft.Resources/subscriptions/resourceGroups/read"),
+        ("GET", f"{srv}/privateEndpointConnections", f"{flex}/privateEndpointConnections/read"),
+        ("GET", pec, f"{flex}/privateEndpointConnections/read"),
+        ("PUT", pec, f"{flex}/privateEndpointConnections/write"),
+        ("DELETE", pec, f"{flex}/privateEndpointConnections/delete"),
+        ("GET", f"{srv}/privateLinkResources", f"{flex}/privateLinkResources/read"),
+        (
+            "GET",
+            f"{sub}{pg}/locations/westeurope/azureAsyncOperation/x",
+            "Microsoft.DBforPostgreSQL/locations/azureAsyncOperation/read",
+        ),
+    ]
+    body = {"properties": {"privateLinkServiceConnectionState": {"status": "Rejected"}}}
+    for method, path, action in cases:
+        status, _, answer = client.call(method, path + API, body if method == "PUT" else None)
+        assert (method, path, status, answer) == (method, path, 403, denied(action, path))
+    # The subscription itself reads (it is listed for the login), and nothing was written.
+    status, _, answer = client.call("GET", sub + API)
+    assert (status, answer["state"]) == (200, "Enabled")
+    assert em.connections(NO_ACCESS_SUBSCRIPTION, "rg-locked", "pg-locked")[0]["status"] == "Pending"
+    # Other subscriptions are not affected.
+    assert client.call("GET", SRV + API)[0] == 200
+
+
+def test_a_disabled_subscription_reads_but_refuses_writes(client: Client, em: Emulator) -> None:
+    srv = (
+        f"/subscriptions/{DISABLED_SUBSCRIPTION}/resourceGroups/rg-legacy/providers/"
+        "Microsoft.DBforPostgreSQL/flexibleServers/pg-legacy"
+    )
+    status, _, body = client.call("GET", srv + API)
+    assert (status, body["properties"]["state"]) == (200, "Ready")
+    conns = {c["status"]: c["name"] for c in em.connections(DISABLED_SUBSCRIPTION, "rg-legacy", "pg-legacy")}
+    refused = {
+        "error": {
+            "code": "ReadOnlyDisabledSubscription",
+            "message": (
+                f"The subscription '{DISABLED_SUBSCRIPTION}' is disabled and therefore marked as read "
+                "only. You cannot perform any write actions on this subscription until it is re-enabled."
+            ),
+        }
+    }
+    path = f"{srv}/privateEndpointConnections/{conns['Pending']}{API}"
+    _, _, put_body = client.call("GET", path)
+    put_body["properties"]["privateLinkServiceConnectionState"]["status"] = "Rejected"
+    assert client.call("PUT", path, put_body)[::2] == (409, refused)
+    assert client.call("DELETE", f"{srv}/privateEndpointConnections/{conns['Approved']}{API}")[::2] == (
+        409,
+        refused,
+    )
+    assert client.call("DELETE", f"{srv}/privateEndpointConnections/nope{API}")[::2] == (409, refused)
+    # Nothing started: the server is not busy and both connections are as they were.
+    assert client.call("GET", srv + API)[2]["properties"]["state"] == "Ready"
+    statuses = [c["status"] for c in em.connections(DISABLED_SUBSCRIPTION, "rg-legacy", "pg-legacy")]
+    assert sorted(statuses) == ["Approved", "Pending"]
+    assert em.state.operations == {}
+
+
+def test_subscription_state_and_access_are_seeded_and_dumped(client: Client) -> None:
+    scenario = {
+        "subscriptions": [
+            {"id": SUB, "state": "Warned"},
+            {"id": APPS_SUBSCRIPTION, "displayName": "apps", "access": "none"},
+        ]
+    }
+    status, _, state = client.call("POST", "/_sandbox/seed", scenario, auth=False)
+    assert status == 200
+    assert [(s["id"], s["displayName"], s["state"], s["access"]) for s in state["subscriptions"]] == [
+        (SUB, SUB, "Warned", "full"),
+        (APPS_SUBSCRIPTION, "apps", "Enabled", "none"),
+    ]
+    assert client.call("POST", "/_sandbox/seed", state, auth=False)[2] == state  # dump seeds back
+    listed = client.call("GET", "/subscriptions?api-version=2022-12-01")[2]["value"]
+    assert [s["state"] for s in listed] == ["Warned", "Enabled"]
+    # A Warned subscription still takes writes (only Disabled is read-only).
+    seeded = client.call("POST", "/_sandbox/seed", default_scenario(), auth=False)
+    assert seeded[0] == 200
+    state = seeded[2]
+    state["subscriptions"][0]["state"] = "Warned"
+    client.call("POST", "/_sandbox/seed", state, auth=False)
+    name = state["subscriptions"][0]["resourceGroups"][0]["servers"][0]["connections"][0]["name"]
+    assert (
+        client.call("PUT", f"{SRV}/privateEndpointConnections/{name}{API}", reject_body(client, name))[0]
+        == 202
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("state", "Enabeld", "state 'Enabeld' is not one of Enabled, Warned, PastDue, Disabled, Deleted"),
+        ("access", "read", "access 'read' is not one of full, none"),
+    ],
+)
+def test_a_bad_subscription_state_or_access_is_refused(
+    client: Client, em: Emulator, field: str, value: str, message: str
+) -> None:
+    status, _, body = client.call(
+        "POST", "/_sandbox/seed", {"subscriptions": [{"id": SUB, field: value}]}, auth=False
+    )
+    assert (status, body["error"]["code"]) == (400, "BadRequest")
+    assert f"invalid scenario: subscription {SUB}: {message}" in body["error"]["message"]
+    assert len(em.dump()["subscriptions"]) == 4  # the state is unchanged
+
+
+def test_a_fleet_seeds_over_http(client: Client) -> None:
+    """What the benchmark does: POST the fleet, then list its servers per subscription."""
+    status, _, _ = client.call("POST", "/_sandbox/seed", fleet(4, 2, [SUB, APPS_SUBSCRIPTION]), auth=False)
+    assert status == 200
+    pg = "/providers/Microsoft.DBforPostgreSQL/flexibleServers?api-version=2026-04-01-preview"
+    for sub, names in [
+        (SUB, ["pg-fleet-00", "pg-fleet-02"]),
+        (APPS_SUBSCRIPTION, ["pg-fleet-01", "pg-fleet-03"]),
+    ]:
+        value = client.call("GET", f"/subscriptions/{sub}/resourceGroups/rg-fleet{pg}")[2]["value"]
+        assert [s["name"] for s in value] == names
+        assert [len(s["properties"]["privateEndpointConnections"]) for s in value] == [2, 2]
+    listed = client.call("GET", "/subscriptions?api-version=2022-12-01")[2]["value"]
+    assert len(listed) == 4

@@ -286,8 +286,9 @@ def test_a_fault_answers_the_request(sandbox: Path) -> None:
     context = ssl.create_default_context(cafile=info["ca"])
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(f"{info['url']}/subscriptions/x?api-version=1", context=context, timeout=10)
-    assert err.value.code == 503
-    assert "down for test" in err.value.read().decode()
+    with err.value:  # closes its connection
+        assert err.value.code == 503
+        assert "down for test" in err.value.read().decode()
 
 
 def test_server_state_sets_a_state_for_a_while(sandbox: Path) -> None:
@@ -339,4 +340,5 @@ def test_admin_faults_match_a_lowercase_method(sandbox: Path) -> None:
     context = ssl.create_default_context(cafile=info["ca"])
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(f"{info['url']}/subscriptions/x?api-version=1", context=context, timeout=10)
-    assert err.value.code == 502
+    with err.value:  # closes its connection
+        assert err.value.code == 502

@@ -60,6 +60,79 @@ def test_default_scenario_matches_the_demo(state: AzureState) -> None:
     assert approved.name.startswith("pe-app-orders.") and len(approved.name) == 50
 
 
+def test_default_scenario_has_the_fleet_subscriptions(state: AzureState) -> None:
+    """The first subscription is the login's default and keeps its content (above); then one
+    more Enabled one with own and foreign endpoints, one without access, a Disabled one."""
+    subs = list(state.subs.values())
+    assert [(s.id, s.display_name, s.state, s.access) for s in subs] == [
+        (SUB, "azpe-sandbox", "Enabled", "full"),
+        (scenarios.APPS_SUBSCRIPTION, "azpe-sandbox-apps", "Enabled", "full"),
+        (scenarios.NO_ACCESS_SUBSCRIPTION, "azpe-sandbox-locked", "Enabled", "none"),
+        (scenarios.DISABLED_SUBSCRIPTION, "azpe-sandbox-disabled", "Disabled", "full"),
+    ]
+    assert list(scenarios.SANDBOX_SUBSCRIPTIONS) == [s.id for s in subs]
+    assert list(subs[0].resource_groups) == ["rg-data"]
+    assert list(subs[0].resource_groups["rg-data"].servers) == ["pg-orders", "pg-reports"]
+    login = {s.lower() for s in scenarios.SANDBOX_SUBSCRIPTIONS}
+
+    def owners(server: str) -> list[tuple[str, bool]]:
+        conns = state.server(scenarios.APPS_SUBSCRIPTION, "rg-apps", server).connections.values()
+        return [(c.status, c.private_endpoint_id.split("/")[2].lower() in login) for c in conns]
+
+    assert owners("pg-billing") == [("Approved", True), ("Pending", True), ("Pending", False)]
+    assert owners("pg-inventory") == [("Approved", True), ("Approved", False), ("Pending", False)]
+    legacy = state.server(scenarios.DISABLED_SUBSCRIPTION, "rg-legacy", "pg-legacy")
+    assert sorted(c.status for c in legacy.connections.values()) == ["Approved", "Pending"]
+    assert state.server(scenarios.NO_ACCESS_SUBSCRIPTION, "rg-locked", "pg-locked").connections
+    # Server names are unique across the scenario (`azpe sandbox server-state NAME` finds one).
+    every = [n for sub in subs for rg in sub.resource_groups.values() for n in rg.servers]
+    assert len(every) == len(set(every)) == 6
+
+
+def test_fleet_spreads_servers_round_robin_and_keeps_every_subscription(clock: Clock) -> None:
+    apps, disabled = scenarios.APPS_SUBSCRIPTION, scenarios.DISABLED_SUBSCRIPTION
+    data = scenarios.fleet(5, 2, [SUB, apps])
+    assert scenarios.subscription_ids(data) == list(scenarios.SANDBOX_SUBSCRIPTIONS)
+    state = AzureState(clock=clock)
+    scenarios.load(state, data)
+    assert state.subs[disabled.lower()].state == "Disabled"  # states and access kept
+    assert state.subs[scenarios.NO_ACCESS_SUBSCRIPTION.lower()].access == "none"
+    placed = {
+        sub.id: {rg: list(g.servers) for rg, g in sub.resource_groups.items()} for sub in state.subs.values()
+    }
+    assert placed == {
+        SUB: {"rg-fleet": ["pg-fleet-00", "pg-fleet-02", "pg-fleet-04"]},
+        apps: {"rg-fleet": ["pg-fleet-01", "pg-fleet-03"]},
+        scenarios.NO_ACCESS_SUBSCRIPTION: {},
+        disabled: {},
+    }
+    srv = state.server(apps, "rg-fleet", "pg-fleet-03")
+    assert (srv.state, srv.public_network_access) == ("Ready", "Enabled")
+    conns = list(srv.connections.values())
+    assert [c.status for c in conns] == ["Pending", "Pending"]
+    assert [c.name.split(".")[0] for c in conns] == ["pe-fleet-03-0", "pe-fleet-03-1"]
+    assert all(
+        c.private_endpoint_id.startswith(f"/subscriptions/{scenarios.FOREIGN_SUBSCRIPTION}/") for c in conns
+    )
+    assert scenarios.fleet(5, 2, [SUB, apps]) == data  # stable names: the same every time
+
+
+def test_fleet_options_and_refusals() -> None:
+    data = scenarios.fleet(100, 0, [SUB], "rg-big", approved=1, keep_default=True)
+    groups = data["subscriptions"][0]["resourceGroups"]
+    assert [g["name"] for g in groups] == ["rg-data", "rg-big"]
+    big = groups[1]["servers"]
+    assert (big[0]["name"], big[-1]["name"], len(big)) == ("pg-fleet-00", "pg-fleet-99", 100)
+    assert [c["status"] for c in big[7]["connections"]] == ["Approved"]
+    assert big[7]["connections"][0]["privateEndpointId"].startswith(f"/subscriptions/{SUB}/")
+    with pytest.raises(ValueError, match="not a subscription of the default scenario: 1234"):
+        scenarios.fleet(2, 1, [SUB, "1234"])
+    with pytest.raises(ValueError, match="at least one subscription"):
+        scenarios.fleet(2, 1, [])
+    with pytest.raises(ValueError, match=">= 0"):
+        scenarios.fleet(-1, 1)
+
+
 def test_lookups_are_case_insensitive(state: AzureState) -> None:
     name = names(state)["Approved"]
     assert state.connection(SUB.upper(), "RG-DATA", "PG-Orders", name.upper()).name == name

@@ -3,11 +3,13 @@ configuration at it."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -29,7 +31,9 @@ class SandboxError(Exception):
 class Emulator:
     """An in-process emulator: ``with Emulator() as em: ...`` (seeded with the default
     scenario unless ``scenario`` is given). A connection write lasts ``op_seconds``;
-    ``timing`` says when its effect shows (``azpe.sandbox.state.TIMING_MODELS``)."""
+    ``timing`` says when its effect shows (``azpe.sandbox.state.TIMING_MODELS``). ``clock``
+    is the state's time (a fake one makes operations and ``readyAfter`` end when a test
+    says; ``wait_idle`` then needs the clock moved)."""
 
     def __init__(
         self,
@@ -40,8 +44,9 @@ class Emulator:
         port: int = 0,
         log_to_file: bool = False,
         timing: str = DEFAULT_TIMING,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.state = AzureState(op_seconds, timing)
+        self.state = AzureState(op_seconds, timing, clock)
         scenarios.load(self.state, scenario if scenario is not None else scenarios.default_scenario())
         self._own_dir = state_dir is None
         self.state_dir = (
@@ -198,11 +203,12 @@ def prepare_az(
     config_dir: Path,
     emulator_url: str,
     ca_path: Path,
-    subscription: str = scenarios.DEFAULT_SUBSCRIPTION,
+    subscription: str | None = scenarios.DEFAULT_SUBSCRIPTION,
     timeout: float = 120.0,
 ) -> dict[str, str]:
     """Register the emulator as a cloud in a fresh ``config_dir``, log in as the sandbox's
-    service principal, select ``subscription``; return the environment for az."""
+    service principal, select ``subscription`` (None: the one az picks, its first Enabled
+    one); return the environment for az."""
     if config_dir.exists() and any(config_dir.iterdir()):
         # Never wipe a directory we did not make (such as someone's ~/.azure).
         if not (config_dir / MARKER).exists():
@@ -215,23 +221,74 @@ def prepare_az(
     steps = [
         ["cloud", "register", "--name", CLOUD_NAME, "--endpoint-resource-manager", base + "/"],
         ["cloud", "set", "--name", CLOUD_NAME],
-        [
-            "login",
-            "--service-principal",
-            "--username",
-            APP_ID,
-            "--password",
-            APP_SECRET,
-            "--tenant",
-            TENANT_ID,
-            "--output",
-            "none",
-        ],
-        ["account", "set", "--subscription", subscription],
+        LOGIN,
     ]
+    if subscription is not None:
+        steps.append(["account", "set", "--subscription", subscription])
     for args in steps:
         run_az(az, args, env, timeout)
     return env
+
+
+LOGIN = [
+    "login",
+    "--service-principal",
+    "--username",
+    APP_ID,
+    "--password",
+    APP_SECRET,
+    "--tenant",
+    TENANT_ID,
+    "--output",
+    "none",
+]
+
+
+def login_subscriptions(az: str, env: dict[str, str], timeout: float = 120.0) -> list[str]:
+    """The subscription IDs in az's profile (``az account list --all``: Disabled ones too)."""
+    out = run_az(az, ["account", "list", "--all", "--only-show-errors", "--output", "json"], env, timeout)
+    try:
+        accounts = json.loads(out)
+        return [str(a["id"]) for a in accounts]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise SandboxError(f"`az account list --all` printed no list of accounts: {out[:200]!r}") from exc
+
+
+def refresh_login(
+    az: str, env: dict[str, str], subscriptions: Sequence[str], timeout: float = 120.0
+) -> list[str] | None:
+    """Make az's profile (the login of ``env``'s AZURE_CONFIG_DIR) list exactly
+    ``subscriptions``, as the emulator now holds them. az checks ``--subscription`` against
+    its profile, which it fills at login: without this, a newly seeded subscription is "not
+    found" and a removed one still listed.
+
+    Returns None when the profile already matched, else the IDs it listed before. az keeps its
+    default subscription when it still exists, else picks the first Enabled one. Raises
+    SandboxError when az fails or the profile still differs (az cannot hold zero
+    subscriptions of a service principal, so a scenario without any is refused here)."""
+    wanted = {s.lower() for s in subscriptions}
+    before = login_subscriptions(az, env, timeout)
+    if {s.lower() for s in before} == wanted:
+        return None
+    if not wanted:
+        raise SandboxError("the scenario has no subscription; az's login keeps the ones it has")
+    if before:
+        # Re-reads GET /subscriptions with the stored credentials, replacing the list.
+        run_az(
+            az,
+            ["account", "list", "--refresh", "--all", "--only-show-errors", "--output", "none"],
+            env,
+            timeout,
+        )
+    else:  # nothing to refresh from: log in again
+        run_az(az, LOGIN, env, timeout)
+    after = login_subscriptions(az, env, timeout)
+    if {s.lower() for s in after} != wanted:
+        raise SandboxError(
+            f"az's login lists {', '.join(after) or 'no subscription'} after the refresh, "
+            f"the emulator {', '.join(subscriptions)}"
+        )
+    return before
 
 
 def run_az(az: str, args: list[str], env: dict[str, str], timeout: float = 120.0) -> str:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
-from . import shapes
+from . import access, shapes
 from .shapes import Reply, arm_error
 from .state import ArmError, AzureState, Operation
 
@@ -38,7 +38,7 @@ class ArmRequest:
 
 
 def handle(state: AzureState, base: str, method: str, path: str, query: str, body: bytes) -> Reply:
-    for pattern, methods in ROUTES:
+    for pattern, resource_type, methods in ROUTES:
         match = pattern.match(path)
         if match is None:
             continue
@@ -65,6 +65,8 @@ def handle(state: AzureState, base: str, method: str, path: str, query: str, bod
             )
         try:
             with state.lock:
+                if resource_type is not None:
+                    access.check(state, request.p["sub"], method, path, resource_type)
                 return handler(request)
         except ArmError as err:
             return arm_error(err.status, err.code, err.message)
@@ -193,19 +195,33 @@ def _route(regex: str) -> re.Pattern[str]:
     return re.compile(f"^{regex}$", re.IGNORECASE)
 
 
-ROUTES: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
-    (_route(r"/subscriptions"), {"GET": _subscriptions}),
-    (_route(_SUB), {"GET": _subscription}),
-    (_route(_RG), {"GET": _resource_group}),
-    (_route(_SUB + _PG + r"/flexibleServers"), {"GET": _servers}),
-    (_route(_RG + _PG + r"/flexibleServers"), {"GET": _servers}),
-    (_route(_SRV), {"GET": _server}),
-    (_route(_SRV + r"/privateEndpointConnections"), {"GET": _connections}),
-    (_route(_SRV + r"/privateLinkResources"), {"GET": _link_resources}),
+_FLEX = "Microsoft.DBforPostgreSQL/flexibleServers"
+_PEC = _FLEX + "/privateEndpointConnections"
+_LOC = "Microsoft.DBforPostgreSQL/locations"
+
+# (path, RBAC resource type of the path - None: not checked -, handlers by method)
+ROUTES: list[tuple[re.Pattern[str], str | None, dict[str, Handler]]] = [
+    (_route(r"/subscriptions"), None, {"GET": _subscriptions}),
+    (_route(_SUB), None, {"GET": _subscription}),  # a listed subscription reads, access or not
+    (_route(_RG), "Microsoft.Resources/subscriptions/resourceGroups", {"GET": _resource_group}),
+    (_route(_SUB + _PG + r"/flexibleServers"), _FLEX, {"GET": _servers}),
+    (_route(_RG + _PG + r"/flexibleServers"), _FLEX, {"GET": _servers}),
+    (_route(_SRV), _FLEX, {"GET": _server}),
+    (_route(_SRV + r"/privateEndpointConnections"), _PEC, {"GET": _connections}),
+    (_route(_SRV + r"/privateLinkResources"), _FLEX + "/privateLinkResources", {"GET": _link_resources}),
     (
         _route(_SRV + r"/privateEndpointConnections/(?P<pec>[^/]+)"),
+        _PEC,
         {"GET": _connection, "PUT": _put_connection, "DELETE": _delete_connection},
     ),
-    (_route(_OPS + r"/azureAsyncOperation/(?P<op>[^/]+)"), {"GET": _async_operation}),
-    (_route(_OPS + r"/operationResults/(?P<op>[^/]+)"), {"GET": _operation_result}),
+    (
+        _route(_OPS + r"/azureAsyncOperation/(?P<op>[^/]+)"),
+        _LOC + "/azureAsyncOperation",
+        {"GET": _async_operation},
+    ),
+    (
+        _route(_OPS + r"/operationResults/(?P<op>[^/]+)"),
+        _LOC + "/operationResults",
+        {"GET": _operation_result},
+    ),
 ]

@@ -124,23 +124,28 @@ def start(
     """Start the emulator in the background and log an isolated az configuration into it."""
     from .api import SandboxError, prepare_az
     from .control import NotRunning, read_info, spawn, terminate
+    from .scenarios import DEFAULT_SUBSCRIPTION
 
     state_dir = _sandbox_dir(sandbox_dir)
     info = read_info(state_dir)
     if info is not None:
         _fail(f"a sandbox is already running in {state_dir} at {info['url']} (pid {info['pid']})")
     az_path = _resolve_az(az)
+    default_sub: str | None = DEFAULT_SUBSCRIPTION
     if seed is not None:
         if str(seed) == "-":
             _fail("--seed takes a file; to seed from stdin, start and then `azpe sandbox seed -`", 2)
-        _read_scenario(seed)  # fail before starting anything
+        seeded = _read_scenario(seed)  # fail before starting anything
+        if DEFAULT_SUBSCRIPTION.lower() not in _subscription_ids(seeded):
+            default_sub = None  # az picks the scenario's first Enabled subscription
     try:
         info = spawn(state_dir, seed.resolve() if seed else None, op_seconds, timing=timing.value)
     except NotRunning as exc:
         _fail(str(exc))
     typer.echo(f"Emulator running at {info['url']} (pid {info['pid']}); logging az in...", err=True)
     try:
-        prepare_az(az_path, state_dir / "azure", info["url"], Path(info["ca"]))
+        prepare_az(az_path, state_dir / "azure", info["url"], Path(info["ca"]), default_sub)
+        (state_dir / AZ_FILE).write_text(json.dumps({"az": az_path}), encoding="utf-8")
     except SandboxError as exc:
         terminate(int(info["pid"]))
         _fail(f"could not set up az against the emulator: {exc}")
@@ -151,6 +156,16 @@ def start(
         f"Stop it with: azpe sandbox stop{_dir_arg(state_dir)}",
         err=True,
     )
+
+
+AZ_FILE = "az.json"  # the az that `start` logged in: `seed` refreshes its login with it
+
+
+def _subscription_ids(scenario: Any) -> list[str]:
+    try:
+        return [str(s["id"]).lower() for s in scenario["subscriptions"]]
+    except (KeyError, TypeError):
+        return []  # the emulator says what is wrong with it
 
 
 def _dir_arg(state_dir: Path) -> str:
@@ -246,23 +261,73 @@ def _unset_lines() -> list[str]:
 def seed_command(
     file: Annotated[Path | None, typer.Argument(help="Scenario JSON (- for stdin), e.g. from `dump`")] = None,
     default: Annotated[bool, typer.Option("--default", help="Seed the demo scenario")] = False,
+    keep_login: Annotated[
+        bool,
+        typer.Option(
+            "--keep-login",
+            help="Do not refresh the sandbox's az login when the seeded subscriptions differ from its own",
+        ),
+    ] = False,
+    az: Annotated[
+        str | None, typer.Option(help="az for the login refresh [default: the one `start` used]")
+    ] = None,
     sandbox_dir: DirOption = None,
 ) -> None:
-    """Replace the running emulator's state with a scenario."""
+    """Replace the running emulator's state with a scenario. When its subscriptions differ
+    from those the sandbox's az login lists, refresh the login (`az account list --refresh`),
+    so that az knows exactly the emulator's subscriptions."""
     from .control import NotRunning, admin
     from .scenarios import default_scenario
 
     if (file is None) == (not default):
         _fail("give either a scenario FILE or --default", 2)
     scenario = default_scenario() if default else _read_scenario(file) if file else None
-    info = _running(_sandbox_dir(sandbox_dir))
+    state_dir = _sandbox_dir(sandbox_dir)
+    info = _running(state_dir)
     try:
-        admin(info, "POST", "seed", scenario)
+        state = admin(info, "POST", "seed", scenario)
     except ValueError as exc:
         _fail(f"the emulator refused the scenario: {exc}", 2)
     except NotRunning as exc:
         _fail(str(exc))
-    typer.echo("Seeded.", err=True)
+    if keep_login:
+        typer.echo("Seeded (the az login was left as it was).", err=True)
+        return
+    typer.echo(f"Seeded. {_sync_login(state_dir, info, state, az)}", err=True)
+
+
+def _sync_login(state_dir: Path, info: dict[str, Any], state: dict[str, Any], az: str | None) -> str:
+    """Refresh the sandbox's az login to the seeded subscriptions; what happened, in a line."""
+    from .api import MARKER, SandboxError, az_environment, refresh_login
+
+    config_dir = state_dir / "azure"
+    if not (config_dir / MARKER).is_file():
+        return f"(No az login to refresh: {config_dir} was not made by `azpe sandbox start`.)"
+    az_path = az or _recorded_az(state_dir) or os.environ.get("AZPE_AZ") or "az"
+    found = shutil.which(az_path)
+    ids = [str(s["id"]) for s in state["subscriptions"]]
+    try:
+        if found is None:
+            raise SandboxError(f"az not found ({az_path!r}); pass --az PATH")
+        before = refresh_login(found, az_environment(config_dir, Path(info["ca"])), ids)
+    except SandboxError as exc:
+        return (
+            f"Warning: the sandbox's az login may not list the seeded subscriptions "
+            f"({', '.join(ids) or 'none'}), so az may refuse or miss some --subscription: {exc}"
+        )
+    if before is None:
+        return f"The az login lists the same {len(ids)} subscription(s)."
+    return (
+        f"The az login was refreshed: it lists {len(ids)} subscription(s) now, {len(before)} before "
+        "(az keeps its default subscription if it is still there)."
+    )
+
+
+def _recorded_az(state_dir: Path) -> str | None:
+    try:
+        return str(json.loads((state_dir / AZ_FILE).read_text(encoding="utf-8"))["az"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _admin(info: dict[str, Any], method: str, name: str, data: Any = None) -> Any:

@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -103,9 +104,15 @@ def spawn(
         if info is not None:
             try:
                 admin(info, "GET", "health", timeout=2)
-                return info
             except NotRunning:
                 pass
+            else:
+                # It runs in its own session and outlives this handle (`stop` ends it by
+                # pid): drop the handle without Popen's "still running" ResourceWarning.
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ResourceWarning)
+                    del process
+                return info
         time.sleep(0.1)
     terminate(process.pid)
     raise NotRunning(f"the emulator did not answer within {wait:.0f} s")

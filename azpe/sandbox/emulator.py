@@ -67,6 +67,8 @@ class EmulatorServer(ThreadingHTTPServer):
         self.ca_path = state_dir / "ca.pem"
         self.log = RequestLog(state_dir / "requests.jsonl" if log_to_file else None)
         self.stopping = threading.Event()
+        self._held_lock = threading.Lock()
+        self._held = 0
         # The handshake happens in the handler thread, so a slow client cannot block accept().
         self.socket = server_context(self.ca_path).wrap_socket(
             self.socket, server_side=True, do_handshake_on_connect=False
@@ -91,7 +93,19 @@ class EmulatorServer(ThreadingHTTPServer):
     def hold(self, fault: Fault) -> None:
         if fault.hold_seconds is None:
             return
-        self.stopping.wait(None if fault.holds_forever else fault.hold_seconds)
+        with self._held_lock:
+            self._held += 1
+        try:
+            self.stopping.wait(None if fault.holds_forever else fault.hold_seconds)
+        finally:
+            with self._held_lock:
+                self._held -= 1
+
+    @property
+    def held(self) -> int:
+        """How many answers a fault is holding right now."""
+        with self._held_lock:
+            return self._held
 
 
 class _Handler(BaseHTTPRequestHandler):

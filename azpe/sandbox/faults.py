@@ -86,7 +86,7 @@ class Fault:
 
 def authorization_failed(method: str, path: str) -> str:
     """ARM's 403 text, with the action derived from the request."""
-    from .identity import APP_ID, OBJECT_ID
+    from .access import authorization_failed as message
 
     parts = [p for p in path.split("/") if p]
     lowered = [p.lower() for p in parts]
@@ -94,11 +94,7 @@ def authorization_failed(method: str, path: str) -> str:
     provider, types = (parts[at + 1], parts[at + 2 :: 2]) if at >= 0 else ("", [])
     verb = {"GET": "read", "PUT": "write", "DELETE": "delete"}.get(method.upper(), "action")
     action = "/".join([provider, *types, verb]) if provider else f"Microsoft.Resources/{verb}"
-    return (
-        f"The client '{APP_ID}' with object id '{OBJECT_ID}' does not have authorization to "
-        f"perform action '{action}' over scope '{path}' or the scope is invalid. If access was "
-        "recently granted, please refresh your credentials."
-    )
+    return message(action, path)
 
 
 class FaultRules:

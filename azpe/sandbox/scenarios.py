@@ -6,7 +6,11 @@ format, so a state can be saved and seeded again)::
 
     {"subscriptions": [{
         "id": "00000000-0000-0000-0000-00000000aaaa", "displayName": "azpe-sandbox",
-        "state": "Enabled",
+        "state": "Enabled",                        # ARM's: Enabled, Warned, PastDue, Disabled,
+                                                   # Deleted; Disabled is read-only (writes: 409
+                                                   # ReadOnlyDisabledSubscription)
+        "access": "full",                          # or "none": listed for the login, but every
+                                                   # request under it is 403 AuthorizationFailed
         "resourceGroups": [{
             "name": "rg-data", "location": "westeurope",
             "servers": [{
@@ -25,18 +29,48 @@ format, so a state can be saved and seeded again)::
                     "provisioningState": "Succeeded", "groupIds": ["postgresqlServer"]}]}]}]}]}
 
 The private endpoint may live in any subscription (a foreign tenant's); only the listed
-subscriptions are visible to the emulator's service principal.
+subscriptions are visible to the emulator's service principal (``GET /subscriptions`` lists
+them all, whatever their state and access).
+
+az keeps the subscriptions it saw at ``az login`` in its profile and checks ``--subscription``
+against that list, so a scenario seeded into a logged-in sandbox should keep the
+subscriptions of the login (``fleet`` keeps every subscription of ``default_scenario``), or
+the login must be refreshed (``azpe sandbox seed`` does that).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
-from .state import AzureState, Connection, ResourceGroup, Server, Subscription
+from .state import (
+    ACCESS_LEVELS,
+    SUBSCRIPTION_STATES,
+    AzureState,
+    Connection,
+    ResourceGroup,
+    Server,
+    Subscription,
+)
 
 DEFAULT_SUBSCRIPTION = "00000000-0000-0000-0000-00000000aaaa"
 DEFAULT_SUBSCRIPTION_NAME = "azpe-sandbox"
+# The default scenario's other subscriptions, all of the login: one more to work in, one the
+# login is listed on but may read nothing in, and a disabled (read-only) one.
+APPS_SUBSCRIPTION = "00000000-0000-0000-0000-00000000bbbb"
+APPS_SUBSCRIPTION_NAME = "azpe-sandbox-apps"
+NO_ACCESS_SUBSCRIPTION = "00000000-0000-0000-0000-00000000cccc"
+NO_ACCESS_SUBSCRIPTION_NAME = "azpe-sandbox-locked"
+DISABLED_SUBSCRIPTION = "00000000-0000-0000-0000-00000000dddd"
+DISABLED_SUBSCRIPTION_NAME = "azpe-sandbox-disabled"
+SANDBOX_SUBSCRIPTIONS = (
+    DEFAULT_SUBSCRIPTION,
+    APPS_SUBSCRIPTION,
+    NO_ACCESS_SUBSCRIPTION,
+    DISABLED_SUBSCRIPTION,
+)
+# Not a subscription of the login: where strangers' private endpoints live.
 FOREIGN_SUBSCRIPTION = "5b1c7e4a-9d3f-4c21-8e6a-2f0d9b7c3e11"
 _NAMES = uuid.UUID("0c5bd1d2-61a4-4c43-9d67-2d0f2a1b9c10")
 
@@ -107,9 +141,13 @@ def scenario(
 
 
 def default_scenario() -> dict[str, Any]:
-    """The demo: pg-orders (public access Disabled) and pg-reports (Enabled)."""
+    """The demo. azpe-sandbox (the login's default): pg-orders (public access Disabled) and
+    pg-reports (Enabled) in rg-data. azpe-sandbox-apps: pg-billing and pg-inventory in rg-apps,
+    with Pending and Approved connections from own endpoints (in subscriptions of the login)
+    and foreign ones. azpe-sandbox-locked: the login may read nothing (403).
+    azpe-sandbox-disabled: Disabled, so read-only, with pg-legacy."""
     own = {"subscription": DEFAULT_SUBSCRIPTION, "resource_group": "rg-app"}
-    return scenario(
+    data = scenario(
         [
             server(
                 "pg-orders",
@@ -130,6 +168,133 @@ def default_scenario() -> dict[str, Any]:
             ),
         ]
     )
+    apps = {"subscription": APPS_SUBSCRIPTION, "resource_group": "rg-apps-network"}
+    dr = {"subscription": DEFAULT_SUBSCRIPTION, "resource_group": "rg-dr"}
+    data["subscriptions"] += [
+        _subscription_record(
+            APPS_SUBSCRIPTION,
+            APPS_SUBSCRIPTION_NAME,
+            "rg-apps",
+            [
+                server(
+                    "pg-billing",
+                    [
+                        connection("pe-billing-api", "Approved", description="Auto-approved", **apps),
+                        connection("pe-billing-dr", description="DR replica, westus", **dr),
+                        connection("pe-partner-invoicing", description="Partner invoicing"),
+                    ],
+                ),
+                server(
+                    "pg-inventory",
+                    [
+                        connection("pe-inventory-app", "Approved", description="Auto-approved", **apps),
+                        connection("pe-vendor-sync", "Approved", description="Vendor sync"),
+                        connection("pe-scanner-7731", resource_group="rg-tmp"),
+                    ],
+                    public_network_access="Enabled",
+                ),
+            ],
+        ),
+        _subscription_record(
+            NO_ACCESS_SUBSCRIPTION,
+            NO_ACCESS_SUBSCRIPTION_NAME,
+            "rg-locked",
+            [server("pg-locked", [connection("pe-locked-partner")])],
+            access="none",
+        ),
+        _subscription_record(
+            DISABLED_SUBSCRIPTION,
+            DISABLED_SUBSCRIPTION_NAME,
+            "rg-legacy",
+            [
+                server(
+                    "pg-legacy",
+                    [
+                        connection("pe-legacy-partner", description="Legacy partner feed"),
+                        connection("pe-legacy-app", "Approved", subscription=DISABLED_SUBSCRIPTION),
+                    ],
+                    public_network_access="Enabled",
+                )
+            ],
+            state="Disabled",
+        ),
+    ]
+    return data
+
+
+def _subscription_record(
+    sub_id: str,
+    display_name: str,
+    resource_group: str,
+    servers: list[dict[str, Any]],
+    *,
+    state: str = "Enabled",
+    access: str = "full",
+) -> dict[str, Any]:
+    return {
+        "id": sub_id,
+        "displayName": display_name,
+        "state": state,
+        "access": access,
+        "resourceGroups": [{"name": resource_group, "servers": servers}],
+    }
+
+
+def fleet(
+    servers: int,
+    pending: int,
+    subscriptions: Sequence[str] = (DEFAULT_SUBSCRIPTION,),
+    resource_group: str = "rg-fleet",
+    *,
+    approved: int = 0,
+    keep_default: bool = False,
+) -> dict[str, Any]:
+    """``servers`` servers ``pg-fleet-00``, ``pg-fleet-01``, ... spread round-robin over
+    ``subscriptions`` (subscriptions of ``default_scenario``), each in ``resource_group``,
+    Ready, public access Enabled (so the lock-out guard never trips), with ``pending`` Pending
+    connections from foreign endpoints ``pe-fleet-<i>-<j>`` and ``approved`` Approved ones
+    from own endpoints (stable names).
+
+    Every subscription of the default scenario stays in the scenario (with its state and
+    access), so the sandbox login's profile and the emulator agree; their default content
+    is dropped unless ``keep_default``."""
+    if servers < 0 or pending < 0 or approved < 0:
+        raise ValueError("servers, pending and approved must be >= 0")
+    if not subscriptions:
+        raise ValueError("fleet needs at least one subscription")
+    data = default_scenario()
+    subs = {s["id"].lower(): s for s in data["subscriptions"]}
+    unknown = [s for s in subscriptions if s.lower() not in subs]
+    if unknown:
+        raise ValueError(
+            f"not a subscription of the default scenario: {', '.join(unknown)} "
+            f"(use {', '.join(SANDBOX_SUBSCRIPTIONS)})"
+        )
+    if not keep_default:
+        for sub in subs.values():
+            sub["resourceGroups"] = []
+    width = max(2, len(str(servers - 1)))
+    for i in range(servers):
+        sub = subs[subscriptions[i % len(subscriptions)].lower()]
+        group = next((g for g in sub["resourceGroups"] if g["name"].lower() == resource_group.lower()), None)
+        if group is None:
+            group = {"name": resource_group, "servers": []}
+            sub["resourceGroups"].append(group)
+        index = f"{i:0{width}d}"
+        conns = [connection(f"pe-fleet-{index}-{j}") for j in range(pending)]
+        conns += [
+            connection(
+                f"pe-fleet-app-{index}-{j}", "Approved", subscription=sub["id"], resource_group="rg-app"
+            )
+            for j in range(approved)
+        ]
+        group["servers"].append(server(f"pg-fleet-{index}", conns, public_network_access="Enabled"))
+    return data
+
+
+def subscription_ids(data: dict[str, Any]) -> list[str]:
+    """The subscription IDs of a scenario (or of a state dump), in order."""
+    return [str(s["id"]) for s in data.get("subscriptions", [])]
 
 
 def load(state: AzureState, data: dict[str, Any]) -> None:
@@ -151,11 +316,23 @@ def load(state: AzureState, data: dict[str, Any]) -> None:
 
 def _subscription(d: dict[str, Any]) -> Subscription:
     rgs = [_resource_group(r) for r in d.get("resourceGroups", [])]
+    state, access = str(d.get("state", "Enabled")), str(d.get("access", "full"))
+    if state not in SUBSCRIPTION_STATES:
+        raise ValueError(
+            f"invalid scenario: subscription {d['id']}: state {state!r} is not one of "
+            f"{', '.join(SUBSCRIPTION_STATES)}"
+        )
+    if access not in ACCESS_LEVELS:
+        raise ValueError(
+            f"invalid scenario: subscription {d['id']}: access {access!r} is not one of "
+            f"{', '.join(ACCESS_LEVELS)}"
+        )
     return Subscription(
         id=str(d["id"]),
         display_name=str(d.get("displayName", d["id"])),
-        state=str(d.get("state", "Enabled")),
+        state=state,
         resource_groups={rg.name.lower(): rg for rg in rgs},
+        access=access,
     )
 
 
@@ -205,6 +382,7 @@ def _dump_sub(sub: Subscription, now: float) -> dict[str, Any]:
         "id": sub.id,
         "displayName": sub.display_name,
         "state": sub.state,
+        "access": sub.access,
         "resourceGroups": [
             {
                 "name": rg.name,

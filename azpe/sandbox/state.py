@@ -36,6 +36,13 @@ TIMING_MODELS = {
 }
 DEFAULT_TIMING = "at-end"
 
+# ARM's subscription states. Only Disabled changes what the emulator answers: a disabled
+# subscription is read-only (writes get 409 ReadOnlyDisabledSubscription).
+SUBSCRIPTION_STATES = ("Enabled", "Warned", "PastDue", "Disabled", "Deleted")
+# What the login may do in a subscription it is listed on: "full", or "none" (every request
+# under the subscription gets 403 AuthorizationFailed).
+ACCESS_LEVELS = ("full", "none")
+
 
 def check_timing(model: str) -> str:
     """``model`` if it names a timing model, else ValueError listing the models."""
@@ -129,6 +136,11 @@ class Subscription:
     tenant_id: str = DEFAULT_TENANT_ID
     state: str = "Enabled"
     resource_groups: dict[str, ResourceGroup] = field(default_factory=dict)
+    access: str = "full"  # one of ACCESS_LEVELS
+
+    @property
+    def read_only(self) -> bool:
+        return self.state == "Disabled"
 
 
 def not_found(resource_type: str, name: str, rg: str) -> ArmError:
