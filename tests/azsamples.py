@@ -2,8 +2,9 @@
 
 ``server_json`` is what ``az postgres flexible-server show`` prints (properties flattened,
 connections flattened too); ``connection_raw`` is what ``az network private-endpoint-connection``
-prints (raw ARM body with ``properties`` plus ``resourceGroup``). Recorded real outputs live in
-tests/data/ and are checked against these builders in test_recorded.py.
+prints (raw ARM body with ``properties`` plus ``resourceGroup``). Each builder has the keys,
+nesting and value types of the real az output recorded in tests/data/ (values differ, and a
+value may be null where az prints null for a field Azure left out): test_recorded.py checks it.
 """
 
 from __future__ import annotations
@@ -45,13 +46,15 @@ def conn(
         "name": name,
         "type": "Microsoft.DBforPostgreSQL/flexibleServers/privateEndpointConnections",
         "groupIds": ["postgresqlServer"],
-        "privateEndpoint": {"id": endpoint_id(name.split(".")[0])},
+        "privateEndpoint": {"id": endpoint_id(name.split(".")[0]), "resourceGroup": "rg-apps"},
         "privateLinkServiceConnectionState": {
             "status": status,
             "description": description,
             "actionsRequired": "None",
         },
         "provisioningState": state,
+        "resourceGroup": RG,
+        "systemData": None,
     }
 
 
@@ -60,11 +63,12 @@ def connection_raw(
 ) -> dict[str, Any]:
     """A connection as ``az network private-endpoint-connection show|reject`` prints it."""
     flat = conn(name, status, server=server, description=description)
+    del flat["systemData"]  # az prints it only inside a server
     props = {
         k: flat.pop(k)
         for k in ("groupIds", "privateEndpoint", "privateLinkServiceConnectionState", "provisioningState")
     }
-    return {**flat, "properties": props, "resourceGroup": RG}
+    return {**flat, "properties": props}
 
 
 def server_json(
@@ -83,10 +87,71 @@ def server_json(
         "type": "Microsoft.DBforPostgreSQL/flexibleServers",
         "state": state,
         "version": "16",
-        "network": {"publicNetworkAccess": public, "delegatedSubnetResourceId": None},
+        "minorVersion": "8",
+        "network": {
+            "publicNetworkAccess": public,
+            "delegatedSubnetResourceId": None,
+            "privateDnsZoneArmResourceId": None,
+        },
         "privateEndpointConnections": connections,
         "tags": None,
+        **SERVER_DETAILS,
     }
+
+
+# What else az prints of a server (azpe reads none of it), as az 2.91.0 prints it.
+SERVER_DETAILS: dict[str, Any] = {
+    "administratorLogin": "pgadmin",
+    "administratorLoginPassword": None,
+    "authConfig": {"activeDirectoryAuth": "Disabled", "passwordAuth": "Enabled", "tenantId": None},
+    "availabilityZone": "1",
+    "backup": {"backupRetentionDays": 7, "earliestRestoreDate": None, "geoRedundantBackup": "Disabled"},
+    "cluster": None,
+    "createMode": None,
+    "dataEncryption": {
+        "geoBackupEncryptionKeyStatus": None,
+        "geoBackupFederatedIdentityClientId": None,
+        "geoBackupKeyUri": None,
+        "geoBackupUserAssignedIdentityId": None,
+        "primaryEncryptionKeyStatus": None,
+        "primaryFederatedIdentityClientId": None,
+        "primaryKeyUri": None,
+        "primaryUserAssignedIdentityId": None,
+        "type": "SystemManaged",
+    },
+    "fullyQualifiedDomainName": "pg-orders.postgres.database.azure.com",
+    "highAvailability": {"mode": "Disabled", "standbyAvailabilityZone": None, "state": None},
+    "identity": None,
+    "maintenanceWindow": {"customWindow": "Disabled", "dayOfWeek": 0, "startHour": 0, "startMinute": 0},
+    "pointInTimeUtc": None,
+    "replica": {
+        "capacity": 5,
+        "promoteMode": None,
+        "promoteOption": None,
+        "replicationState": None,
+        "role": "Primary",
+    },
+    "replicaCapacity": 5,
+    "replicationRole": "Primary",
+    "sku": {"name": "Standard_D2ds_v5", "tier": "GeneralPurpose"},
+    "sourceServerResourceId": None,
+    "storage": {
+        "autoGrow": "Disabled",
+        "iops": 500,
+        "storageSizeGb": 128,
+        "throughput": None,
+        "tier": "P10",
+        "type": "",
+    },
+    "systemData": {
+        "createdAt": "2025-01-15T09:30:00+00:00",
+        "createdBy": None,
+        "createdByType": None,
+        "lastModifiedAt": None,
+        "lastModifiedBy": None,
+        "lastModifiedByType": None,
+    },
+}
 
 
 def dumps(obj: Any) -> str:

@@ -10,8 +10,6 @@ from typer.testing import CliRunner
 from azpe.cli import app
 from tests.azsamples import RG, SERVER
 
-TYPE = "Microsoft.DBforPostgreSQL/flexibleServers"
-
 
 def run(*args: str, stdin: str | None = None) -> Any:
     return CliRunner().invoke(app, list(args), input=stdin)
@@ -55,24 +53,27 @@ def write_argv(
     sub: str | None = None,
     description: str | None = None,
 ) -> list[str]:
-    argv = [
-        az,
-        "network",
-        "private-endpoint-connection",
-        action,
-        "--resource-group",
-        rg,
-        "--resource-name",
-        server,
-        "--type",
-        TYPE,
-        "--name",
-        name,
-    ]
-    if sub:
-        argv += ["--subscription", sub]
+    """The az argv of a write, in the ``-g --resource-name --type -n`` form of the Azure docs,
+    each form written out whole (test_cli_write.py states the same argv with literal values)."""
+    scope = ["--subscription", sub] if sub else []
     if action == "delete":
-        argv.append("--yes")
-    elif description is not None:
-        argv.append(f"--description={description}")
-    return [*argv, "--only-show-errors", "-o", "json"]
+        return [
+            az, "network", "private-endpoint-connection", "delete",
+            "--resource-group", rg, "--resource-name", server,
+            "--type", "Microsoft.DBforPostgreSQL/flexibleServers", "--name", name,
+            *scope, "--yes", "--only-show-errors", "-o", "json",
+        ]  # fmt: skip
+    assert action in ("reject", "approve"), action
+    if description is None:
+        return [
+            az, "network", "private-endpoint-connection", action,
+            "--resource-group", rg, "--resource-name", server,
+            "--type", "Microsoft.DBforPostgreSQL/flexibleServers", "--name", name,
+            *scope, "--only-show-errors", "-o", "json",
+        ]  # fmt: skip
+    return [
+        az, "network", "private-endpoint-connection", action,
+        "--resource-group", rg, "--resource-name", server,
+        "--type", "Microsoft.DBforPostgreSQL/flexibleServers", "--name", name,
+        *scope, f"--description={description}", "--only-show-errors", "-o", "json",
+    ]  # fmt: skip

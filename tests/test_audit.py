@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import multiprocessing
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,7 +35,8 @@ def write_many(path: str, writer: int, count: int) -> None:
         log.outcome(result(f"pe-{writer}-{i}.1", padding=(i * 997) % 5000))
 
 
-def test_concurrent_writers_never_interleave_partial_lines(tmp_path: Path) -> None:
+def test_concurrent_writers_append_whole_lines_and_never_rewrite(tmp_path: Path) -> None:
+    """Many writers, lines of up to 5 kB: all whole, all there (the lock itself is tested below)."""
     path = tmp_path / "audit.jsonl"
     path.write_text('{"kept": "a line written before"}\n')
     context = multiprocessing.get_context("fork")
@@ -56,6 +60,119 @@ def test_concurrent_writers_never_interleave_partial_lines(tmp_path: Path) -> No
     assert first["result"] == "rejected"
 
 
+def append_one(path: str, started: Any, done: Any) -> None:
+    log = AuditLog(Path(path), command="reject", identity=None)
+    started.set()
+    log.outcome(result("pe-blocked.1", padding=0))
+    done.set()
+
+
+def test_a_writer_waits_for_the_lock_another_process_holds(tmp_path: Path) -> None:
+    """What keeps concurrent azpe runs apart: while another process holds the log's lock, a line
+    is not written (not even looked at); it is, whole, as soon as the lock is let go."""
+    path = tmp_path / "audit.jsonl"
+    path.write_bytes(b'{"kept": 1}\n{"torn": ')  # a torn line: the writer must look at the end
+    context = multiprocessing.get_context("fork")
+    started, done = context.Event(), context.Event()
+    with open(path, "ab") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        writer = context.Process(target=append_one, args=(str(path), started, done))
+        writer.start()
+        try:
+            assert started.wait(10), "the writer never started"
+            assert not done.wait(0.5), "a line was written while another process held the lock"
+            assert path.read_bytes() == b'{"kept": 1}\n{"torn": '
+            held.write(b'"finished by its owner"}\n')  # the lock holder finishes its line
+            held.flush()
+        finally:
+            fcntl.flock(held.fileno(), fcntl.LOCK_UN)
+    try:
+        assert done.wait(10), "the writer did not write once the lock was free"
+    finally:
+        writer.join(10)
+        if writer.is_alive():
+            writer.kill()
+    assert writer.exitcode == 0
+    lines = path.read_bytes().split(b"\n")
+    assert lines[:2] == [b'{"kept": 1}', b'{"torn": "finished by its owner"}']  # no "\n" put in between
+    assert [json.loads(line)["event"] for line in lines[2:-1]] == ["decision", "outcome"]
+    assert lines[-1] == b""
+
+
+class Recorder:
+    """The order of what happens: audit writes and fsyncs (by the file they go to) and az calls."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, audit: Path) -> None:
+        self.audit = audit
+        self.events: list[tuple[str, str]] = []
+        self.real_write, self.real_fsync = os.write, os.fsync
+        monkeypatch.setattr("azpe.audit.os.write", self.write)
+        monkeypatch.setattr("azpe.audit.os.fsync", self.fsync)
+
+    def _is_audit(self, fd: int) -> bool:
+        return os.path.samestat(os.fstat(fd), os.stat(self.audit))
+
+    def write(self, fd: int, data: bytes) -> int:
+        if self._is_audit(fd):
+            line = json.loads(bytes(data).strip())
+            self.events.append(("audit-write", f"{line['event']} {line.get('name', '')}".strip()))
+        return self.real_write(fd, data)
+
+    def fsync(self, fd: int) -> None:
+        self.real_fsync(fd)
+        if self._is_audit(fd):
+            self.events.append(("fsync", ""))
+
+    def az(self, name: str) -> Callable[[Any], None]:
+        def called(process: Any) -> None:
+            self.events.append(("az-write", name))
+
+        return called
+
+
+def test_each_audit_line_is_fsynced_before_anything_else_happens(
+    fp: Any, fake_az: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.azsamples import connection_raw, dumps, server_json
+    from tests.clihelp import run, show_argv, write_argv
+
+    pe1, pe2 = "pe-a.11111111-1111-1111-1111-111111111111", "pe-b.22222222-2222-2222-2222-222222222222"
+    audit = tmp_path / "audit.jsonl"
+    audit.touch()
+    recorder = Recorder(monkeypatch, audit)
+    fp.register(
+        [fake_az, "account", "show", "--only-show-errors", "-o", "json"],
+        stdout=dumps({"id": SUB, "tenantId": "t", "user": {"name": "dba@example.com", "type": "user"}}),
+    )
+    fp.register(show_argv(fake_az), stdout=dumps(server_json([conn(pe1), conn(pe2)])))
+    for name in (pe1, pe2):
+        fp.register(
+            write_argv(fake_az, "reject", name, sub=SUB),
+            stdout=dumps(connection_raw(name, "Rejected")),
+            callback=recorder.az(name),
+        )
+    result = run(
+        "reject", "-g", "rg-data", "-s", "pg-orders", "-n", pe1, "-n", pe2, "--audit-log", str(audit)
+    )
+    assert result.exit_code == 0, result.stderr
+    events = recorder.events
+    assert [e for e in events if e[0] == "az-write"] == [("az-write", pe1), ("az-write", pe2)]
+    writes = [i for i, (kind, _) in enumerate(events) if kind == "audit-write"]
+    assert len(writes) == 5  # two decisions, two outcomes, the end
+    for i in writes:  # each line is on disk before the next line or the next az write starts
+        assert events[i + 1] == ("fsync", ""), events
+    # the decisions are on disk before the first write; each outcome before the next write
+    assert [name for kind, name in events if kind != "fsync"] == [
+        f"decision {pe1}",
+        f"decision {pe2}",
+        pe1,
+        f"outcome {pe1}",
+        pe2,
+        f"outcome {pe2}",
+        "end",
+    ]
+
+
 def test_an_unwritable_audit_log_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="cannot open audit log"):
         AuditLog(tmp_path / "missing-dir" / "audit.jsonl", command="reject", identity=None)
@@ -64,7 +181,7 @@ def test_an_unwritable_audit_log_is_a_usage_error(tmp_path: Path) -> None:
 # -- whole lines or nothing ---------------------------------------------------------------------
 
 
-def lines_of(path: Path) -> list[dict[str, object]]:
+def lines_of(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_bytes().decode().split("\n")[:-1]]
 
 
@@ -188,10 +305,11 @@ print(json.dumps({"written": written, "error": error}))
 def unshare_mount() -> list[str] | None:
     for argv in (["unshare", "--mount"], ["unshare", "--user", "--map-root-user", "--mount"]):
         try:
-            if subprocess.run([*argv, "true"], capture_output=True, check=False).returncode == 0:
-                return argv
-        except OSError:
+            probe = subprocess.run([*argv, "true"], capture_output=True, check=False, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
             return None
+        if probe.returncode == 0:
+            return argv
     return None
 
 
@@ -223,7 +341,7 @@ def test_on_a_real_full_disk_every_line_is_whole(tmp_path: Path) -> None:
     records = lines_of(copy)  # every line whole JSON: nothing torn, nothing glued
     outcomes = [r for r in records[1:] if r["event"] == "outcome"]
     assert len(outcomes) == report["written"] + 1
-    assert records[-1]["connectionId"].endswith("/pe-after.1")  # type: ignore[union-attr]
+    assert records[-1]["connectionId"].endswith("/pe-after.1")
 
 
 # -- who, which run, and whether it was a dry run -----------------------------------------------

@@ -24,6 +24,7 @@ from tests.azsamples import (
     server_json,
 )
 from tests.clihelp import list_argv, records, run, show_argv, write_argv
+from tests.fleethelp import register_accounts
 
 PE1 = "pe-foreign.11111111-1111-1111-1111-111111111111"
 PE2 = "pe-other.22222222-2222-2222-2222-222222222222"
@@ -256,7 +257,8 @@ def test_server_not_found_exits_3_and_says_which_servers_there_are(fp: FakeProce
 
 def test_a_missing_connection_suggests_the_one_meant(fp: FakeProcess, fake_az: str) -> None:
     fp.register(show_argv(fake_az), stdout=pending_server())
-    result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", "pe-foreign", "--dry-run")
+    # (-n pe-foreign would be the endpoint's name, which finds the connection itself)
+    result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", "pe-foregn", "--dry-run")
     assert result.exit_code == 3
     assert f"azpe: hint: Did you mean '{PE1}'? List them with: azpe list -g rg-data -s pg-orders" in (
         result.stderr
@@ -323,6 +325,19 @@ def test_delete_with_yes_verifies_the_connection_is_gone(fp: FakeProcess, fake_a
     assert record["action"] == "deleted"
     assert record["previousStatus"] == "Pending"
     assert record["status"] is None
+    assert fp.call_count(show_argv(fake_az, sub=SUB)) == 1  # the read that shows it gone
+
+
+def test_a_delete_whose_connection_is_still_there_is_not_converged(fp: FakeProcess, fake_az: str) -> None:
+    fp.register(show_argv(fake_az), stdout=pending_server())
+    fp.register(write_argv(fake_az, "delete", PE1, sub=SUB), stdout="")  # az exits 0: no proof
+    fp.register(show_argv(fake_az, sub=SUB), stdout=pending_server())  # settled, still Pending
+    result = run("delete", "-g", "rg-data", "-s", "pg-orders", "-n", PE1, "--yes")
+    assert result.exit_code == 1, result.stderr
+    [record] = records(result)
+    assert (record["action"], record["error"]["code"]) == ("failed", "NotConverged")
+    assert record["status"] == "Pending"
+    assert fp.call_count(write_argv(fake_az, "delete", PE1, sub=SUB)) == 1  # reported, not retried
 
 
 def test_status_selection_needs_yes_without_a_terminal(fp: FakeProcess, fake_az: str) -> None:
@@ -400,10 +415,56 @@ def test_not_logged_in_exits_4(fp: FakeProcess, fake_az: str) -> None:
 
 
 def test_mixed_failures_exit_1_and_every_target_is_reported(fp: FakeProcess, fake_az: str) -> None:
+    # pg-orders is not Ready (5), pg-reports has no pe-nope.1 (3), pg-spare's reject lands (0):
+    # two reasons, neither of them 1, make the run's code 1.
+    def server(name: str, state: str = "Ready") -> str:
+        return dumps(server_json([conn(PE1, server=name), conn(APP, "Approved", server=name)], server=name,
+                                 state=state))  # fmt: skip
+
+    fp.register(show_argv(fake_az, sub=SUB), stdout=server("pg-orders", "Updating"))
+    fp.register(show_argv(fake_az, server="pg-reports", sub=SUB), stdout=server("pg-reports"))
+    fp.register(show_argv(fake_az, server="pg-spare", sub=SUB), stdout=server("pg-spare"))
+    fp.register(
+        write_argv(fake_az, "reject", PE1, server="pg-spare", sub=SUB),
+        stdout=dumps(connection_raw(PE1, server="pg-spare")),
+    )
+    result = run(
+        "reject",
+        "--id", connection_id(PE1),
+        "--id", connection_id("pe-nope.1", server="pg-reports"),
+        "--id", connection_id(PE1, server="pg-spare"),
+    )  # fmt: skip
+    assert result.exit_code == 1, result.stderr
+    outcomes = {
+        (r["server"], r["name"]): (r["action"], (r["error"] or {}).get("code")) for r in records(result)
+    }
+    assert outcomes == {
+        ("pg-orders", PE1): ("failed", "ServerNotReady"),
+        ("pg-reports", "pe-nope.1"): ("failed", "ResourceNotFound"),
+        ("pg-spare", PE1): ("rejected", None),
+    }
+
+
+@pytest.mark.parametrize(
+    ("state", "missing", "code"),
+    [("Ready", ["pe-nope.1", "pe-nope.2"], 3), ("Updating", [], 5)],
+    ids=["both-not-found", "both-not-ready"],
+)
+def test_failures_for_one_reason_exit_with_that_reasons_code(
+    fp: FakeProcess, fake_az: str, state: str, missing: list[str], code: int
+) -> None:
+    fp.register(show_argv(fake_az), stdout=pending_server(state=state))
+    names = missing or [PE1, PE2]
+    result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", names[0], "-n", names[1])
+    assert result.exit_code == code, result.stderr
+    assert [r["action"] for r in records(result)] == ["failed", "failed"]
+    assert not [c for c in fp.calls if "private-endpoint-connection" in c]  # nothing written
+
+
+def test_one_failure_beside_a_plan_exits_with_the_failures_code(fp: FakeProcess, fake_az: str) -> None:
     fp.register(show_argv(fake_az), stdout=pending_server())
     result = run("approve", "-g", "rg-data", "-s", "pg-orders", "-n", PE1, "-n", "pe-nope.1", "--dry-run")
-    # one planned, one not found: a single failure reason gives its own code
-    assert result.exit_code == 3
+    assert result.exit_code == 3  # planned is no failure: one failure reason gives its own code
     assert [r["action"] for r in records(result)] == ["planned", "failed"]
 
 
@@ -551,7 +612,7 @@ class TerminalInput(io.StringIO):
 
 
 class CtrlC(TerminalInput):
-    def readline(self, size: int | None = -1) -> str:
+    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
         raise KeyboardInterrupt
 
 
@@ -581,6 +642,7 @@ def test_declining_at_the_prompt_prints_a_short_summary_not_every_record(
     fp: FakeProcess, fake_az: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
     answer: str, code: int, how: str,
 ) -> None:  # fmt: skip
+    register_accounts(fp, fake_az)  # the prompt says whose endpoints they are
     fp.register(show_argv(fake_az), stdout=pending_server())
     exit_code = at_a_terminal(monkeypatch, answer, "reject", "-g", RG, "-s", SERVER, "--status", "Pending")
     out, err = capsys.readouterr()
@@ -590,14 +652,15 @@ def test_declining_at_the_prompt_prints_a_short_summary_not_every_record(
     prompt = "Reject them on 1 server(s)? [y/N] " + ("\n" if answer == "" else "")
     assert err.endswith(f"\n{prompt}azpe: reject: {how}; nothing was written (2 skipped)\n")
     assert err.count("\n") == (
-        5 if answer == "" else 4
-    )  # "about to", 2 connections, (the prompt), the summary
+        6 if answer == "" else 5
+    )  # "about to", 2 connections, whose endpoints, (the prompt), the summary
     assert fp.call_count(write_argv(fake_az, "reject", PE1, sub=SUB)) == 0
 
 
 def test_ctrl_c_at_the_prompt_ends_its_line_and_exits_130(
     fp: FakeProcess, fake_az: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    register_accounts(fp, fake_az)  # the prompt says whose endpoints they are
     fp.register(show_argv(fake_az), stdout=pending_server())
     exit_code = at_a_terminal(monkeypatch, CtrlC(), "reject", "-g", RG, "-s", SERVER, "--status", "Pending")
     out, err = capsys.readouterr()
@@ -609,6 +672,7 @@ def test_ctrl_c_at_the_prompt_ends_its_line_and_exits_130(
 def test_yes_at_the_prompt_writes(
     fp: FakeProcess, fake_az: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    register_accounts(fp, fake_az)
     fp.register(show_argv(fake_az), stdout=pending_server())
     fp.register(show_argv(fake_az, sub=SUB), stdout=pending_server(), occurrences=3)
     for name in (PE1, PE2):
@@ -622,12 +686,13 @@ def test_yes_at_the_prompt_writes(
 def test_the_prompt_shows_names_from_azure_escaped(
     fp: FakeProcess, fake_az: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    register_accounts(fp, fake_az)
     fp.register(show_argv(fake_az), stdout=hostile_server())
     at_a_terminal(monkeypatch, "n\n", "reject", "-g", RG, "-s", SERVER, "--status", "Pending")
     err = capsys.readouterr().err
     assert "\x1b" not in err and "\x07" not in err and "\u202e" not in err
     # The name is the validated ID's, not az's `name` field (which whoever created it chose).
-    assert "  pg-orders/pe-x.55555555-5555-5555-5555-555555555555 (Pending)\n" in err
+    assert "  pg-orders/pe-x.55555555-5555-5555-5555-555555555555 (Pending)  [foreign]\n" in err
     assert "owned" not in err
 
 
@@ -794,3 +859,126 @@ def test_the_write_names_the_connection_by_its_validated_id_not_azs_name_field(
     assert result.exit_code == 0, result.stderr
     assert fp.call_count(write_argv(fake_az, "reject", real, sub=SUB)) == 1
     assert {r["name"] for r in records(result)} == {PE1, real}
+
+
+# -- the contract stated: each write's az argv, written out in full ------------------------------
+# (the form of the Azure docs: -g --resource-name --type -n; tests/clihelp.py's write_argv, which
+# the other tests use, must give these same lists)
+
+SHOW_PG_ORDERS = ["postgres", "flexible-server", "show", "--resource-group", "rg-data", "--name", "pg-orders"]
+LITERAL_WRITES = [
+    (
+        ["reject", "-g", "rg-data", "-s", "pg-orders", "-n", PE1, "-d", "Not approved by the DBA team"],
+        [
+            "network", "private-endpoint-connection", "reject",
+            "--resource-group", "rg-data", "--resource-name", "pg-orders",
+            "--type", "Microsoft.DBforPostgreSQL/flexibleServers",
+            "--name", "pe-foreign.11111111-1111-1111-1111-111111111111",
+            "--subscription", "00000000-0000-0000-0000-00000000aaaa",
+            "--description=Not approved by the DBA team",
+            "--only-show-errors", "-o", "json",
+        ],
+    ),
+    (
+        ["reject", "-g", "rg-data", "-s", "pg-orders", "-n", PE1],
+        [
+            "network", "private-endpoint-connection", "reject",
+            "--resource-group", "rg-data", "--resource-name", "pg-orders",
+            "--type", "Microsoft.DBforPostgreSQL/flexibleServers",
+            "--name", "pe-foreign.11111111-1111-1111-1111-111111111111",
+            "--subscription", "00000000-0000-0000-0000-00000000aaaa",
+            "--only-show-errors", "-o", "json",
+        ],
+    ),
+    (
+        ["approve", "-g", "rg-data", "-s", "pg-orders", "-n", PE1, "--description", "OK"],
+        [
+            "network", "private-endpoint-connection", "approve",
+            "--resource-group", "rg-data", "--resource-name", "pg-orders",
+            "--type", "Microsoft.DBforPostgreSQL/flexibleServers",
+            "--name", "pe-foreign.11111111-1111-1111-1111-111111111111",
+            "--subscription", "00000000-0000-0000-0000-00000000aaaa",
+            "--description=OK",
+            "--only-show-errors", "-o", "json",
+        ],
+    ),
+    (
+        ["delete", "-g", "rg-data", "-s", "pg-orders", "-n", PE1, "--yes"],
+        [
+            "network", "private-endpoint-connection", "delete",
+            "--resource-group", "rg-data", "--resource-name", "pg-orders",
+            "--type", "Microsoft.DBforPostgreSQL/flexibleServers",
+            "--name", "pe-foreign.11111111-1111-1111-1111-111111111111",
+            "--subscription", "00000000-0000-0000-0000-00000000aaaa",
+            "--yes",
+            "--only-show-errors", "-o", "json",
+        ],
+    ),
+]  # fmt: skip
+LITERAL_IDS = ["reject-as-in-the-docs", "reject-without-description", "approve", "delete-with-yes"]
+
+
+def literal_output(action: str) -> str:
+    if action == "delete":
+        return ""
+    status = {"reject": "Rejected", "approve": "Approved"}[action]
+    return dumps(connection_raw(PE1, status))
+
+
+@pytest.mark.parametrize(("args", "write"), LITERAL_WRITES, ids=LITERAL_IDS)
+def test_each_write_runs_the_az_argv_of_the_azure_docs(
+    fp: FakeProcess, fake_az: str, args: list[str], write: list[str]
+) -> None:
+    fp.register([fake_az, *SHOW_PG_ORDERS, "--only-show-errors", "-o", "json"], stdout=pending_server())
+    fp.register([fake_az, *write], stdout=literal_output(args[0]))
+    fp.register(
+        [fake_az, *SHOW_PG_ORDERS, "--subscription", SUB, "--only-show-errors", "-o", "json"],
+        stdout=dumps(server_json([conn(PE2), conn(APP, "Approved")])),
+    )  # fmt: skip  (delete's check)
+    result = run(*args)
+    assert result.exit_code == 0, result.stderr
+    assert fp.call_count([fake_az, *write]) == 1
+
+
+@pytest.mark.parametrize(("args", "write"), LITERAL_WRITES, ids=LITERAL_IDS)
+def test_a_dry_run_prints_the_az_argv_of_the_azure_docs(
+    fp: FakeProcess, fake_az: str, args: list[str], write: list[str]
+) -> None:
+    fp.register([fake_az, *SHOW_PG_ORDERS, "--only-show-errors", "-o", "json"], stdout=pending_server())
+    result = run(*args, "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    assert [r["command"] for r in records(result)] == [[fake_az, *write]]
+
+
+def test_with_subscription_the_read_and_the_write_name_it(fp: FakeProcess, fake_az: str) -> None:
+    fp.register(
+        [
+            fake_az, "postgres", "flexible-server", "show",
+            "--resource-group", "rg-data", "--name", "pg-orders",
+            "--subscription", "00000000-0000-0000-0000-00000000aaaa",
+            "--only-show-errors", "-o", "json",
+        ],
+        stdout=pending_server(),
+    )  # fmt: skip
+    write = [
+        fake_az, "network", "private-endpoint-connection", "reject",
+        "--resource-group", "rg-data", "--resource-name", "pg-orders",
+        "--type", "Microsoft.DBforPostgreSQL/flexibleServers",
+        "--name", "pe-foreign.11111111-1111-1111-1111-111111111111",
+        "--subscription", "00000000-0000-0000-0000-00000000aaaa",
+        "--description=not ours",
+        "--only-show-errors", "-o", "json",
+    ]  # fmt: skip
+    fp.register(write, stdout=dumps(connection_raw(PE1, "Rejected", description="not ours")))
+    result = run(
+        "reject", "--subscription", "00000000-0000-0000-0000-00000000aaaa",
+        "-g", "rg-data", "-s", "pg-orders", "-n", PE1, "-d", "not ours",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert fp.call_count(write) == 1
+
+
+@pytest.mark.parametrize(("args", "write"), LITERAL_WRITES, ids=LITERAL_IDS)
+def test_the_helper_the_other_tests_use_gives_the_stated_argv(args: list[str], write: list[str]) -> None:
+    description = next((a.split("=", 1)[1] for a in write if a.startswith("--description=")), None)
+    assert write_argv("az", args[0], PE1, sub=SUB, description=description) == ["az", *write]

@@ -232,7 +232,7 @@ def test_a_connection_azpe_cannot_parse_is_left_out_with_a_warning(
     bad: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     # One odd connection must not block work on the server's others (design.md: never crash).
-    server = Server.from_az(server_json([conn(PE1), bad]))  # type: ignore[list-item]
+    server = Server.from_az(server_json([conn(PE1), bad]))
     assert [c.name for c in server.connections] == [PE1]
     assert "ignoring a connection of pg-orders" in caplog.text
 
@@ -315,14 +315,69 @@ def test_any_connection_with_a_good_id_parses_to_a_full_record(raw: dict[str, An
 
 
 @pytest.mark.parametrize(
-    "change", [{"groupIds": 5}, {"privateEndpoint": {"id": 7}}], ids=["groupIds-number", "endpoint-id-number"]
+    ("change", "expected"),
+    [
+        ({"groupIds": 5}, {"groupIds": []}),
+        ({"groupIds": "postgresqlServer"}, {"groupIds": []}),
+        (
+            {"privateEndpoint": {"id": 7}},
+            {
+                "privateEndpointId": None,
+                "privateEndpointSubscription": None,
+                "privateEndpointResourceGroup": None,
+            },
+        ),
+        (
+            {"privateEndpoint": "pe"},
+            {
+                "privateEndpointId": None,
+                "privateEndpointSubscription": None,
+                "privateEndpointResourceGroup": None,
+            },
+        ),
+        ({"provisioningState": 5}, {"provisioningState": None}),
+        (
+            {"privateLinkServiceConnectionState": {"status": 5}},
+            {"status": "Unknown", "description": None, "actionsRequired": None},
+        ),
+        ({"privateLinkServiceConnectionState": ["Pending"]}, {"status": "Unknown", "actionsRequired": None}),
+    ],
+    ids=[
+        "groupIds-number",
+        "groupIds-string",
+        "endpoint-id-number",
+        "endpoint-string",
+        "state-number",
+        "status-number",
+        "connection-state-list",
+    ],
 )
-def test_wrong_field_types_are_unexpected_output_not_a_crash(change: dict[str, Any]) -> None:
-    raw = {**conn(PE1), **change}
-    try:
-        Connection.from_az(raw).to_record()
-    except AzureError as exc:
-        assert exc.code == "UnexpectedOutput"
+def test_a_field_of_the_wrong_type_is_read_as_unknown_never_passed_on(
+    change: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    """Only a connection without a usable id is UnexpectedOutput (see the shapes above); a field
+    of the wrong type inside one is read as absent: the record stays whole and typed."""
+    record = Connection.from_az({**conn(PE1), **change}).to_record()
+    assert {k: record[k] for k in expected} == expected
+    assert {k: v for k, v in record.items() if k not in expected} == {
+        k: v for k, v in Connection.from_az(conn(PE1)).to_record().items() if k not in expected
+    }  # the other fields as from the good shape
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {**conn(PE1), "id": 5},
+        {**conn(PE1), "id": ["x"]},
+        {**server_json([]), "privateEndpointConnections": "x"},
+    ],
+    ids=["connection-id-number", "connection-id-list", "server-connections-string"],
+)
+def test_wrong_field_types_where_azpe_needs_them_are_unexpected_output_not_a_crash(raw: Any) -> None:
+    parse = Server.from_az if "privateEndpointConnections" in raw else Connection.from_az
+    with pytest.raises(AzureError) as caught:
+        parse(raw)
+    assert caught.value.code == "UnexpectedOutput"
 
 
 # -- recorded outputs of the real az (tests/data/*.json) ------------------------------------

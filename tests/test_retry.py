@@ -187,6 +187,29 @@ def test_default_poll_wait(pristine: ModuleType, attempt: int, expected: float) 
     assert _wait_at(pristine.DEFAULT_POLL, attempt) == expected
 
 
+def within(seconds: float, fn: Callable[[], object]) -> BaseException | None:
+    """Run ``fn`` in a thread; what it raised (None if it returned). A call still running after
+    ``seconds`` fails the test there instead of hanging it (the thread is a daemon: it cannot keep
+    the test session alive)."""
+    import threading
+
+    outcome: list[BaseException | None] = []
+
+    def call() -> None:
+        try:
+            fn()
+        except BaseException as exc:  # handed to the test
+            outcome.append(exc)
+        else:
+            outcome.append(None)
+
+    thread = threading.Thread(target=call, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still running after {seconds:g}s: the cancel was not honoured"
+    return outcome[0]
+
+
 def test_a_cancelled_poll_stops_without_waiting() -> None:
     import threading
 
@@ -197,11 +220,16 @@ def test_a_cancelled_poll_stops_without_waiting() -> None:
     cancel = threading.Event()
     cancel.set()
     calls: list[int] = []
-    with pytest.raises(RetryError):
-        # A 1000 s wait and a day's limit: only the cancel event can end this at once.
-        polling(lambda r: False, max_seconds=86400, wait=wait_fixed(1000), cancel=cancel)(
-            lambda: calls.append(1)
-        )
+
+    def poll() -> None:
+        calls.append(1)
+        assert len(calls) <= 3, "polled on after the cancel"  # bounded, not a busy loop for a day
+
+    # A 1000 s wait and a day's limit: only the cancel event can end this at once.
+    raised = within(
+        5, lambda: polling(lambda r: False, max_seconds=86400, wait=wait_fixed(1000), cancel=cancel)(poll)
+    )
+    assert isinstance(raised, RetryError)
     assert calls == [1]
 
 
@@ -215,9 +243,14 @@ def test_a_cancelled_retry_gives_up_with_the_last_error() -> None:
 
     cancel = threading.Event()
     cancel.set()
+    calls: list[int] = []
 
     def busy() -> None:
+        calls.append(1)
+        if len(calls) > 3:
+            raise AssertionError("retried after the cancel")  # not retried: ends the run at once
         raise TransientError("busy", code="ServerIsBusy")
 
-    with pytest.raises(TransientError):
-        retrying(5, max_seconds=86400, wait=wait_fixed(1000), cancel=cancel)(busy)
+    raised = within(5, lambda: retrying(5, max_seconds=86400, wait=wait_fixed(1000), cancel=cancel)(busy))
+    assert isinstance(raised, TransientError)
+    assert calls == [1]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+
 import pytest
 from pytest_subprocess import FakeProcess
 
@@ -9,7 +12,7 @@ from azpe.az import AzRunner
 from azpe.client import Action, AzClient
 from azpe.errors import ExitCode
 from azpe.ids import ConnectionRef, ServerRef
-from azpe.outcomes import Outcome
+from azpe.outcomes import Outcome, TargetResult
 from azpe.planning import Plan
 from azpe.targets import Scope, Selection
 from azpe.writes import WriteRequest, run_write
@@ -44,7 +47,7 @@ def test_no_write_without_a_yes_and_every_target_is_reported(
 ) -> None:
     fp.register(show_argv(fake_az), stdout=dumps(server_json([conn(PE1), conn("pe-app.2", "Approved")])))
     client = AzClient(AzRunner(fake_az, timeout=5), subscription=None, write_timeout=5)
-    seen = []
+    seen: list[TargetResult] = []
     report = run_write(client, request(), confirm=confirm, on_result=seen.append)  # type: ignore[arg-type]
     assert [(r.outcome, r.error.code if r.error else None) for r in report.results] == [(outcome, code)]
     assert seen == report.results
@@ -70,7 +73,7 @@ def test_a_ctrl_c_outside_the_executor_still_reports_every_target(
     connections = [conn(PE1), conn(PE2, "Rejected"), conn("pe-app.2", "Approved")]
     fp.register(show_argv(fake_az), stdout=dumps(server_json(connections)))
     client = AzClient(AzRunner(fake_az, timeout=5), subscription=None, write_timeout=5)
-    seen = []
+    seen: list[TargetResult] = []
 
     def hook(name: str) -> object:
         def call(arg: object) -> None:
@@ -79,7 +82,7 @@ def test_a_ctrl_c_outside_the_executor_still_reports_every_target(
 
         return call
 
-    def on_result(result: object) -> None:
+    def on_result(result: TargetResult) -> None:
         if moment == "first result" and not seen:
             seen.append(result)
             raise KeyboardInterrupt
@@ -89,7 +92,7 @@ def test_a_ctrl_c_outside_the_executor_still_reports_every_target(
         client,
         two_targets_one_rejected(),
         confirm=lambda _plan: True,
-        on_result=on_result,  # type: ignore[arg-type]
+        on_result=on_result,
         on_plan=hook("on_plan"),  # type: ignore[arg-type]
         on_start=hook("on_start"),  # type: ignore[arg-type]
     )
@@ -97,7 +100,8 @@ def test_a_ctrl_c_outside_the_executor_still_reports_every_target(
     by_name = {r.target.name: r for r in report.results}
     assert by_name[PE2].outcome is Outcome.UNCHANGED  # decided without a write
     assert by_name[PE1].outcome is Outcome.SKIPPED
-    assert by_name[PE1].error is not None and by_name[PE1].error.code == "Interrupted"
+    error = by_name[PE1].error
+    assert error is not None and error.code == "Interrupted"
     assert sorted(r.target.name for r in seen) == sorted([PE1, PE2])  # each reported once
     assert len(fp.calls) == 1  # the read only
 
@@ -119,3 +123,48 @@ def test_a_sigterm_before_the_command_runs_exits_130_without_a_traceback() -> No
     )
     assert done.returncode == ExitCode.INTERRUPTED
     assert done.stderr == "azpe: interrupted\n"
+
+
+def test_a_ctrl_c_while_a_write_runs_makes_the_run_exit_130(fp: FakeProcess, fake_az: str) -> None:
+    """The executor's interrupt reaches the report: the write under way finishes (and counts),
+    the next one never starts, and the run's code is 130, not the results' 0."""
+    import _thread
+
+    from tests.azsamples import SUB, connection_raw
+    from tests.clihelp import write_argv
+
+    fp.register(
+        show_argv(fake_az), stdout=dumps(server_json([conn(PE1), conn(PE2), conn("pe-app.2", "Approved")]))
+    )
+
+    seen = threading.Event()  # the executor took the Ctrl-C (it logs that it starts nothing new)
+
+    class Seen(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage().startswith("interrupted"):
+                seen.set()
+
+    handler = Seen()
+    logging.getLogger("azpe").addHandler(handler)
+
+    def ctrl_c(process: object) -> None:
+        _thread.interrupt_main()
+        assert seen.wait(5), "Ctrl-C did not reach the run"
+
+    first = write_argv(fake_az, "reject", PE1, sub=SUB)
+    fp.register(first, stdout=dumps(connection_raw(PE1, "Rejected")), callback=ctrl_c)
+    server = ServerRef(None, "rg-data", "pg-orders")
+    targets = (ConnectionRef(server, PE1), ConnectionRef(server, PE2))
+    client = AzClient(AzRunner(fake_az, timeout=5), subscription=None, write_timeout=5)
+    try:
+        report = run_write(
+            client, WriteRequest(Action.REJECT, Selection(targets, (), Scope())), confirm=lambda _p: True,
+            on_result=lambda _r: None,
+        )  # fmt: skip
+    finally:
+        logging.getLogger("azpe").removeHandler(handler)
+    assert report.interrupted
+    assert report.exit_code == ExitCode.INTERRUPTED
+    outcomes = {r.target.name: r.outcome for r in report.results}
+    assert outcomes == {PE1: Outcome.REJECTED, PE2: Outcome.SKIPPED}
+    assert fp.call_count(write_argv(fake_az, "reject", PE2, sub=SUB)) == 0

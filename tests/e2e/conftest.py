@@ -78,17 +78,29 @@ def connection_id(server: str, name: str, rg: str = RG, sub: str = SUB) -> str:
 def write_argv(
     verb: str, server: str, name: str, *, description: str | None = None, rg: str = RG
 ) -> list[str]:
-    """The exact az argv azpe runs for a write (what ``--dry-run`` prints)."""
-    argv = [
-        AZ, "network", "private-endpoint-connection", verb,
-        "--resource-group", rg, "--resource-name", server, "--type", TYPE, "--name", name,
-        "--subscription", SUB,
-    ]  # fmt: skip
+    """The exact az argv azpe runs for a write (what ``--dry-run`` prints), in the
+    ``-g --resource-name --type -n`` form of the Azure docs, each form written out whole."""
     if verb == "delete":
-        argv.append("--yes")
-    elif description is not None:
-        argv.append(f"--description={description}")
-    return [*argv, "--only-show-errors", "-o", "json"]
+        return [
+            AZ, "network", "private-endpoint-connection", "delete",
+            "--resource-group", rg, "--resource-name", server,
+            "--type", "Microsoft.DBforPostgreSQL/flexibleServers", "--name", name,
+            "--subscription", SUB, "--yes", "--only-show-errors", "-o", "json",
+        ]  # fmt: skip
+    assert verb in ("reject", "approve"), verb
+    if description is None:
+        return [
+            AZ, "network", "private-endpoint-connection", verb,
+            "--resource-group", rg, "--resource-name", server,
+            "--type", "Microsoft.DBforPostgreSQL/flexibleServers", "--name", name,
+            "--subscription", SUB, "--only-show-errors", "-o", "json",
+        ]  # fmt: skip
+    return [
+        AZ, "network", "private-endpoint-connection", verb,
+        "--resource-group", rg, "--resource-name", server,
+        "--type", "Microsoft.DBforPostgreSQL/flexibleServers", "--name", name,
+        "--subscription", SUB, f"--description={description}", "--only-show-errors", "-o", "json",
+    ]  # fmt: skip
 
 
 @dataclass(frozen=True)
