@@ -13,6 +13,7 @@ import errno
 import json
 import logging
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -25,7 +26,7 @@ from typing import Any
 
 from azpe.az_errors import classify
 from azpe.capacity import Capacity, StartPacer
-from azpe.errors import AuthError, AzpeError, AzTimeout, AzureError, Interrupted, not_started
+from azpe.errors import AuthError, AzCall, AzpeError, AzTimeout, AzureError, Interrupted, not_started
 
 log = logging.getLogger("azpe")
 
@@ -129,7 +130,7 @@ class AzRunner:
     def _run(self, args: Sequence[str], timeout: float | None) -> AzResult:
         argv = self.argv(args)
         limit = self.timeout if timeout is None else timeout
-        log.info("az: %s", " ".join(argv))
+        log.info("az: %s", shlex.join(argv))  # as a shell takes it: the line can be pasted
         started = time.monotonic()
         with self._lock:
             kills_before = self._kills
@@ -161,12 +162,13 @@ class AzRunner:
             raise
         except subprocess.TimeoutExpired:
             _kill(proc)
-            _reap(proc)
-            raise AzTimeout(
+            timed_out = AzTimeout(
                 f"az did not answer within {limit:g} s and was stopped: {' '.join(args[:3])}",
                 hint="Raise --timeout if the service is slow; azpe re-reads state before "
                 "deciding what a timed-out write did.",
-            ) from None
+            )
+            timed_out.az_call = AzCall.of(argv, None, *_reap(proc))
+            raise timed_out from None
         finally:
             with self._lock:
                 self._running.discard(proc)
@@ -174,17 +176,31 @@ class AzRunner:
             stopped = proc in self._stopped
             self._stopped.discard(proc)
         if stopped:
-            raise Interrupted(
+            interrupted = Interrupted(
                 f"az was stopped after the grace period: {' '.join(args[:3])}",
                 hint="azpe re-reads the connection to report what that call did.",
             )
+            interrupted.az_call = AzCall.of(argv, proc.returncode, stderr, stdout)
+            raise interrupted
         result = AzResult(tuple(argv), proc.returncode, stdout, stderr, time.monotonic() - started)
-        log.debug("az exited %d after %.2f s", result.returncode, result.seconds)
+        # A failure shows at -v with the end of what az said (-vv: all of it); a success's
+        # streams only at -vv.
+        failed = result.returncode != 0
+        call = AzCall.of(argv, result.returncode, result.stderr)
+        if failed:
+            said = result.stderr.strip() if log.isEnabledFor(logging.DEBUG) else "\n".join(call.stderr_tail)
+            log.info(
+                "az exited %d after %.2f s; stderr: %s", result.returncode, result.seconds, said or "(empty)"
+            )
+        else:
+            log.debug("az exited %d after %.2f s", result.returncode, result.seconds)
+            if result.stderr.strip():
+                log.debug("az stderr: %s", result.stderr.strip())
         if result.stdout.strip():
             log.debug("az stdout: %s", result.stdout.strip())
-        if result.stderr.strip():
-            log.debug("az stderr: %s", result.stderr.strip())
-        error = classify(result.returncode, result.stderr) if result.returncode != 0 else None
+        error = classify(result.returncode, result.stderr) if failed else None
+        if error is not None:
+            error.az_call = call
         self._count_network_failure(error)
         if error is not None:
             raise error
@@ -199,11 +215,13 @@ class AzRunner:
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
-            raise AzureError(
+            unexpected = AzureError(
                 f"az printed output that is not JSON ({exc.msg} at line {exc.lineno})",
                 code="UnexpectedOutput",
-                hint="Run with -vv to see what az printed.",
-            ) from None
+                hint="Run with -v to see the end of what az printed (-vv: all of it).",
+            )
+            unexpected.az_call = AzCall.of(result.argv, result.returncode, result.stderr, result.stdout)
+            raise unexpected from None
 
     def _count_network_failure(self, error: AzpeError | None) -> None:
         """The breaker: after ``UNREACHABLE_AFTER`` az calls in a row that could not reach
@@ -222,6 +240,7 @@ class AzRunner:
                     code="AzureUnreachable",
                     hint="Check the network, a proxy or Azure's status, then run the command again.",
                 )
+                self.unreachable.az_call = error.az_call  # the last call that could not reach it
                 log.warning("Azure cannot be reached: starting no more az calls")
 
     def kill_running(self) -> int:
@@ -261,10 +280,12 @@ def _kill(proc: subprocess.Popen[str]) -> None:
         proc.kill()
 
 
-def _reap(proc: subprocess.Popen[str]) -> None:
-    """Collect a killed az; its output no longer matters."""
+def _reap(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    """Collect a killed az; (stderr, stdout): what it printed before it was killed."""
     with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.communicate(timeout=5)
+        stdout, stderr = proc.communicate(timeout=5)
+        return stderr or "", stdout or ""
+    return "", ""
 
 
 def _new_session() -> dict[str, Any]:

@@ -6,6 +6,9 @@ The codes are part of the public contract (README) and are never renumbered.
 
 from __future__ import annotations
 
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import IntEnum
 
 
@@ -22,8 +25,56 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130
 
 
+# How much of az's output an error keeps: the end of it, where az prints the error.
+TAIL_LINES = 20
+TAIL_LINE_CHARACTERS = 500
+
+
+def _tail(text: str) -> tuple[str, ...]:
+    lines = [line.rstrip() for line in text.splitlines() if line.strip()][-TAIL_LINES:]
+    return tuple(
+        line
+        if len(line) <= TAIL_LINE_CHARACTERS
+        else f"{line[:TAIL_LINE_CHARACTERS]}... ({len(line)} characters)"
+        for line in lines
+    )
+
+
+@dataclass(frozen=True)
+class AzCall:
+    """The az run behind an error, kept so that a failure az printed in a way azpe does not
+    know can be diagnosed without a rerun: what ran, how it ended, the end of what it printed."""
+
+    argv: tuple[str, ...]
+    returncode: int | None  # None: az was stopped before it exited (--timeout)
+    stderr_tail: tuple[str, ...] = ()
+    stdout_tail: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, argv: Sequence[str], returncode: int | None, stderr: str, stdout: str = "") -> AzCall:
+        return cls(tuple(argv), returncode, _tail(stderr), _tail(stdout))
+
+    def lines(self) -> list[str]:
+        """``az command:`` as a shell takes it, then how it ended and the tail of its output."""
+        if self.returncode is None:
+            ended = "az was stopped before it exited"
+        elif self.returncode < 0:
+            ended = f"az was killed by signal {-self.returncode}"
+        else:
+            ended = f"az exited {self.returncode}"
+        out = [f"az command: {shlex.join(self.argv)}", ended]
+        for name, tail in (("stdout", self.stdout_tail), ("stderr", self.stderr_tail)):
+            if tail:
+                out.append(f"az {name} (last {len(tail)} lines):" if len(tail) > 1 else f"az {name}:")
+                out.extend(f"  {line}" for line in tail)
+        if not self.stderr_tail:
+            out.append("az stderr: (empty)")
+        return out
+
+
 class AzpeError(Exception):
-    """Base of every expected error. ``code`` is a short machine-readable name."""
+    """Base of every expected error. ``code`` is a short machine-readable name; ``az_call``
+    the az run it comes from, when it comes from one."""
 
     exit_code: ExitCode = ExitCode.AZURE_FAILED
     default_code = "Failed"
@@ -33,9 +84,15 @@ class AzpeError(Exception):
         self.message = message
         self.code = code or self.default_code
         self.hint = hint
+        self.az_call: AzCall | None = None
 
     def as_record(self) -> dict[str, str]:
         return {"code": self.code, "message": self.message}
+
+    def details(self) -> list[str]:
+        """Lines beyond the message and hint, for ``-v``: the az call behind the error (its argv
+        as a shell takes it, its exit, the end of its output). Raw text from az: escape it."""
+        return self.az_call.lines() if self.az_call is not None else []
 
 
 class UsageError(AzpeError):

@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import os
+import shlex
 import signal
 import stat
 import subprocess
@@ -18,7 +19,7 @@ import pytest
 from pytest_subprocess import FakeProcess
 
 from azpe.az import AzRunner, child_env, resolve_az
-from azpe.errors import AuthError, AzTimeout, AzureError, ExitCode, NotFound, TransientError
+from azpe.errors import AuthError, AzTimeout, AzureError, ExitCode, NotFound, TransientError, UsageError
 from azpe.retry import is_transient
 from tests.azsamples import dumps, network_error, sdk_error, server_json
 
@@ -499,3 +500,123 @@ def test_a_call_that_reaches_azure_resets_the_breaker(
             runner.run(["version"])
     assert runner.unreachable is None
     assert fp.call_count([fake_az, "version"]) == 12
+
+
+# -- what a failed call's error keeps: argv, exit code, the end of its output --------------------
+
+DESCRIPTION = "don't: see ticket #42"
+WRITE = ["network", "private-endpoint-connection", "reject", "--name", "pe-x", f"--description={DESCRIPTION}"]
+
+
+def test_a_failed_calls_error_keeps_its_argv_exit_code_and_stderr_tail(
+    fp: FakeProcess, runner: AzRunner, fake_az: str
+) -> None:
+    """An error azpe does not know (no ARM code, no known text) can still be diagnosed: the
+    command as a shell takes it, az's exit code and the last 20 lines of its stderr."""
+    noise = [f"WARNING: line {n}" for n in range(25)]
+    stderr = "\n".join([*noise, "", "ERROR: something azpe has never seen"]) + "\n"
+    fp.register([fake_az, *WRITE, "-o", "json"], returncode=1, stderr=stderr)
+    with pytest.raises(AzureError) as caught:
+        runner.run_json(WRITE)
+    details = caught.value.details()
+    assert details[0] == f"az command: {shlex.join([fake_az, *WRITE, '-o', 'json'])}"
+    assert shlex.split(details[0].removeprefix("az command: ")) == [fake_az, *WRITE, "-o", "json"]
+    assert details[1] == "az exited 1"
+    assert details[2] == "az stderr (last 20 lines):"
+    assert details[3:] == [f"  {line}" for line in noise[-19:]] + ["  ERROR: something azpe has never seen"]
+    assert caught.value.as_record() == {"code": "AzureError", "message": "something azpe has never seen"}
+
+
+def test_a_classified_failure_keeps_its_call_too(fp: FakeProcess, runner: AzRunner, fake_az: str) -> None:
+    fp.register([fake_az, *SHOW, "-o", "json"], returncode=3, stderr=sdk_error("ResourceNotFound", "gone"))
+    with pytest.raises(NotFound) as caught:
+        runner.run_json(SHOW)
+    assert caught.value.details() == [
+        f"az command: {fake_az} {' '.join(SHOW)} -o json",
+        "az exited 3",
+        "az stderr (last 3 lines):",
+        "  ERROR: (ResourceNotFound) gone",
+        "  Code: ResourceNotFound",
+        "  Message: gone",
+    ]
+
+
+def test_a_very_long_stderr_line_is_cut(fp: FakeProcess, runner: AzRunner, fake_az: str) -> None:
+    fp.register([fake_az, "version"], returncode=1, stderr="ERROR: " + "x" * 5000 + "\n")
+    with pytest.raises(AzureError) as caught:
+        runner.run(["version"])
+    line = caught.value.details()[-1]
+    assert line == f"  ERROR: {'x' * 493}... (5007 characters)"
+
+
+def test_a_timed_out_calls_error_keeps_its_argv(fp: FakeProcess, runner: AzRunner, fake_az: str) -> None:
+    def hang(process: object) -> None:
+        raise subprocess.TimeoutExpired(cmd="az", timeout=30)
+
+    fp.register([fake_az, *SHOW, "-o", "json"], callback=hang)
+    with pytest.raises(AzTimeout) as caught:
+        runner.run_json(SHOW)
+    details = caught.value.details()
+    assert details[:2] == [
+        f"az command: {fake_az} {' '.join(SHOW)} -o json",
+        "az was stopped before it exited",
+    ]
+
+
+def test_output_that_is_not_json_is_kept_in_the_details(
+    fp: FakeProcess, runner: AzRunner, fake_az: str
+) -> None:
+    fp.register([fake_az, *SHOW, "-o", "json"], stdout="<html>proxy says no</html>\n", stderr="WARNING: w\n")
+    with pytest.raises(AzureError) as caught:
+        runner.run_json(SHOW)
+    assert caught.value.code == "UnexpectedOutput"
+    assert caught.value.details()[1:] == [
+        "az exited 0",
+        "az stdout:",
+        "  <html>proxy says no</html>",
+        "az stderr:",
+        "  WARNING: w",
+    ]
+
+
+def test_the_breakers_error_keeps_the_last_call_that_could_not_reach_azure(
+    fp: FakeProcess, runner: AzRunner, fake_az: str
+) -> None:
+    fp.register([fake_az, "version"], returncode=1, stderr=REFUSED, occurrences=6)
+    for _ in range(6):
+        with pytest.raises(TransientError):
+            runner.run(["version"])
+    assert runner.unreachable is not None
+    assert runner.unreachable.details()[:2] == [f"az command: {fake_az} version", "az exited 1"]
+
+
+def test_an_error_not_from_az_has_no_details() -> None:
+    assert UsageError("bad name").details() == []
+
+
+def test_the_logged_argv_can_be_pasted_into_a_shell(
+    fp: FakeProcess, runner: AzRunner, fake_az: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    fp.register([fake_az, *WRITE, "-o", "json"], stdout="{}")
+    with caplog.at_level(logging.INFO, logger="azpe"):
+        runner.run_json(WRITE)
+    (logged,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("az: ")]
+    assert shlex.split(logged.removeprefix("az: ")) == [fake_az, *WRITE, "-o", "json"]
+
+
+def test_a_failure_logs_its_exit_and_stderr_tail_at_v_and_all_of_it_at_vv(
+    fp: FakeProcess, runner: AzRunner, fake_az: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    stderr = "".join(f"WARNING: line {n}\n" for n in range(30)) + "ERROR: Bad Request(boom)\n"
+    fp.register([fake_az, "version"], returncode=1, stderr=stderr, occurrences=2)
+    with caplog.at_level(logging.INFO, logger="azpe"), pytest.raises(AzureError):
+        runner.run(["version"])
+    (at_v,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("az exited")]
+    assert at_v.startswith("az exited 1 after ")
+    tail = [f"WARNING: line {n}" for n in range(11, 30)] + ["ERROR: Bad Request(boom)"]
+    assert at_v.endswith("; stderr: " + "\n".join(tail))
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="azpe"), pytest.raises(AzureError):
+        runner.run(["version"])
+    (at_vv,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("az exited")]
+    assert at_vv.endswith("; stderr: " + stderr.strip())

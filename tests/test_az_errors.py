@@ -266,6 +266,10 @@ CASES = {
         "ResourceNotFound",
         False,
     ),
+    # az's exit code says not found even when the answer had no ARM error to parse
+    "404-empty-body-exit-3": Case(
+        3, "ERROR: Not Found()\n", NotFound, ExitCode.NOT_FOUND, "ResourceNotFound", False
+    ),
     "network-404-exit-1": Case(
         1,
         network_error("Not Found", "ResourceNotFound", NOT_FOUND_MSG),

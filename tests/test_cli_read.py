@@ -580,3 +580,16 @@ def test_every_command_has_help(fp: FakeProcess) -> None:
         result = run(name, "--help")
         assert result.exit_code == 0, name
         assert f"Usage: azpe {name}" in result.stdout
+
+
+def test_verbose_shows_the_failed_az_call_so_it_can_be_diagnosed_without_a_rerun(
+    fp: FakeProcess, fake_az: str
+) -> None:
+    stderr = "ERROR: The command failed with an unexpected error. Here is the traceback:\nKeyError: 'x'\n"
+    fp.register(show_argv(fake_az), stderr=stderr, returncode=1, occurrences=2)
+    quiet = run("show", "-g", RG, "-s", SERVER, "-n", PE1)
+    assert quiet.exit_code != 0 and "azpe: detail:" not in quiet.stderr
+    loud = run("show", "-g", RG, "-s", SERVER, "-n", PE1, "-v")
+    details = [line for line in loud.stderr.splitlines() if line.startswith("azpe: detail: ")]
+    assert f"azpe: detail: az command: {fake_az} postgres flexible-server show" in details[0]
+    assert any("KeyError: 'x'" in line for line in details)

@@ -200,6 +200,9 @@ def report_error(exc: AzpeError, prefix: str = "") -> None:
     typer.echo(f"azpe: error: {visible(prefix + exc.message)}", err=True)
     if exc.hint:
         typer.echo(f"azpe: hint: {visible(exc.hint)}", err=True)
+    if log.isEnabledFor(logging.INFO):  # -v: the failed az call, to diagnose without a rerun
+        for line in exc.details():
+            typer.echo(f"azpe: detail: {visible(line)}", err=True)
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
