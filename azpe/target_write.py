@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from tenacity import RetryError
@@ -39,9 +39,10 @@ from azpe.errors import (
     ServerNotReady,
     not_started,
 )
+from azpe.ids import ServerRef
 from azpe.models import Connection, Server
 from azpe.outcomes import Outcome, TargetResult
-from azpe.retry import busy_polling, reader, retrying
+from azpe.retry import Reader, busy_polling, reader, retrying
 from azpe.run_options import RunOptions
 
 log = logging.getLogger("azpe")
@@ -69,6 +70,55 @@ class Look:
 
     def stale(self) -> bool:
         return time.monotonic() - self.at >= FRESH_SECONDS
+
+
+class GroupLooks:
+    """Fresh looks for targets whose server read has only grown old (a fleet's plan, read
+    before the start pace reached their server): one ``flexible-server list -g RG`` serves
+    every server of the group, and the targets asking at once share that one az call -
+    instead of one ``show`` per server. A look taken this way is never "a read by this
+    target" (the lock-out guard takes its own), and is used only while no write on the server
+    came after the target's last look (then it may predate the write)."""
+
+    REUSE_SECONDS = FRESH_SECONDS / 2  # a group read younger than this serves a new asker
+
+    def __init__(self, client: AzClient, read: Reader) -> None:
+        self.client = client
+        self.read = read
+        self._lock = threading.Lock()
+        self._groups: dict[tuple[str, str], _Group] = {}
+
+    def look(self, ref: ServerRef, newer_than: float) -> Look | None:
+        """A look at ``ref`` from a group read made after ``newer_than``; None when the group
+        cannot be read or the server is not in it (the caller reads the server itself)."""
+        key = ((ref.subscription or "").lower(), ref.resource_group.lower())
+        with self._lock:
+            group = self._groups.setdefault(key, _Group())
+        with group.lock:  # one group read at a time; who waited for it uses it
+            if (
+                group.at is None
+                or group.at <= newer_than
+                or time.monotonic() - group.at >= self.REUSE_SECONDS
+            ):
+                started = time.monotonic()
+                try:
+                    servers = self.read(
+                        lambda: self.client.list_servers(ref.resource_group, ref.subscription)
+                    )
+                except AzpeError as exc:
+                    log.debug("reading group %s failed (%s); reading the server instead", ref.resource_group,
+                              exc.message)  # fmt: skip
+                    return None
+                group.at, group.servers = started, {s.name.lower(): s for s in servers}
+            server = group.servers.get(ref.name.lower())
+            return Look(server, group.at) if server is not None else None
+
+
+@dataclass
+class _Group:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    at: float | None = None  # monotonic time the last group read started
+    servers: dict[str, Server] = field(default_factory=dict)
 
 
 class _End(str, Enum):
@@ -140,6 +190,7 @@ class TargetWrite:
         self.read = reader(
             options.retries, max_seconds=options.retry_budget, wait=options.wait, cancel=cancel
         )
+        self.groups = GroupLooks(client, self.read)
 
     def run(self, item: TargetResult, look: Look) -> tuple[TargetResult, Look]:
         """The target's result, and the latest look at its server (for the next target)."""
@@ -159,6 +210,7 @@ class _TargetRun:
         self.item = item
         self.look = look
         self.needs_read = look.stale()
+        self.only_old = self.needs_read  # the read at hand is merely old (a group read will do)
         self.attempts = 0  # write calls made
         self.sent = False  # a write was made that may have changed the connection
         self.took_no_effect = False  # the last write exited 0 (then a read must show it)
@@ -206,9 +258,7 @@ class _TargetRun:
         action, name = self.w.action, self.item.target.name
         while True:
             if self.needs_read:
-                self.look = Look.now(self.w.read(lambda: self.w.client.show_server(self.item.target.server)))
-                self.needs_read = False
-                self.read_here = True
+                self._read_again()
             found = assess(action, self.look.server, name, guard=not self.w.force)
             if found.need is Need.NOTHING:
                 return _Step(_End.DONE, self.look, found.connection)
@@ -222,6 +272,7 @@ class _TargetRun:
                 return self._busy(found.connection, self.look.server.state)
             if self._needs_fresh_look(found.connection):
                 self.needs_read = True
+                self.only_old = self.look.stale() and not self._guarded(found.connection)
                 continue
             if self.took_no_effect:
                 self.took_no_effect = False
@@ -246,10 +297,28 @@ class _TargetRun:
         is busy it only earns a 409, which is waited for."""
         if self.look.stale():
             return True
-        removes = self.w.action.removes_access and not self.w.force
-        if removes and connection is not None and connection.status == "Approved":
+        if self._guarded(connection):
             return not self.read_here
         return self.w.action is Action.APPROVE and self.look.predates_write
+
+    def _guarded(self, connection: Connection | None) -> bool:
+        """Whether the write would take an Approved connection away (the guard's concern)."""
+        removes = self.w.action.removes_access and not self.w.force
+        return removes and connection is not None and connection.status == "Approved"
+
+    def _read_again(self) -> None:
+        """A fresh look: from a group read when the one at hand is merely old and no write on
+        the server came after it, else the server's own read (then a read by this target)."""
+        ref = self.item.target.server
+        shared = None
+        if self.only_old and not self.look.predates_write:
+            shared = self.w.groups.look(ref, newer_than=self.look.at)
+        if shared is not None:
+            self.look, self.read_here = shared, False
+        else:
+            self.look = Look.now(self.w.read(lambda: self.w.client.show_server(ref)))
+            self.read_here = True
+        self.needs_read = self.only_old = False
 
     def _write(self) -> Connection | None:
         """The connection as the write printed it; None when that proves nothing (a delete,

@@ -29,7 +29,7 @@ from azpe.retry import reader
 from azpe.run_options import RunOptions
 from azpe.targets import Scope, Selection
 from tests.azsamples import RG, SUB, conn, connection_raw, dumps, network_error, server_json
-from tests.clihelp import show_argv, write_argv
+from tests.clihelp import list_argv, show_argv, write_argv
 
 PE1 = "pe-one.11111111-1111-1111-1111-111111111111"
 PE2 = "pe-two.22222222-2222-2222-2222-222222222222"
@@ -82,6 +82,11 @@ def show(fake_az: str, name: str = "pg-a") -> list[str]:
 
 def write(fake_az: str, target: str, verb: str = "reject", name: str = "pg-a") -> list[str]:
     return write_argv(fake_az, verb, target, server=name, sub=SUB)
+
+
+def group_list(fake_az: str) -> list[str]:
+    """The group read that refreshes an old plan: every server of the resource group at once."""
+    return list_argv(fake_az, rg=RG, sub=SUB)
 
 
 def run(
@@ -286,7 +291,7 @@ def test_a_connection_rejected_after_the_plan_is_not_approved(
     srv = server()
     plan = plan_for(Action.APPROVE, [srv], [("pg-a", PE1)])
     plan.read_at -= 3600  # the plan's read is old: the engine looks again before writing
-    fp.register(show(fake_az), stdout=shown(srv, **{PE1: ("Rejected", "Succeeded")}))
+    fp.register(group_list(fake_az), stdout=f"[{shown(srv, **{PE1: ('Rejected', 'Succeeded')})}]")
     _, results = run(client, plan)
     result = results[PE1]
     assert (result.outcome, result.error and result.error.code) == (Outcome.FAILED, "RejectedIsFinal")
@@ -299,7 +304,7 @@ def test_a_server_stopped_mid_run_fails_its_target_without_a_write(
     srv = server()
     plan = plan_for(Action.REJECT, [srv], [("pg-a", PE1)])
     plan.read_at -= 3600
-    fp.register(show(fake_az), stdout=shown(srv, state="Stopped"))
+    fp.register(group_list(fake_az), stdout=f"[{shown(srv, state='Stopped')}]")
     _, results = run(client, plan)
     assert (results[PE1].outcome, results[PE1].exit_code) == (Outcome.FAILED, 5)
     assert results[PE1].error is not None and "is Stopped" in results[PE1].error.message
@@ -581,3 +586,53 @@ def test_an_outage_ends_the_run_promptly_and_skips_the_rest_with_the_cause(
     assert all(r.outcome in (Outcome.FAILED, Outcome.SKIPPED) for r in results)
     assert all(r.exit_code == 1 for r in results)
     assert len(fp.calls) == 6  # then no more az
+
+
+# -- old plans: one group read, not a read per server ---------------------------------------------
+
+
+def test_an_old_plan_over_many_servers_is_read_again_with_one_group_list(
+    fp: FakeProcess, fake_az: str, client: AzClient
+) -> None:
+    """A fleet's plan grows old while az starts at the machine's pace: the servers are looked
+    at again before their first write, all with one ``flexible-server list -g``."""
+    servers = [server(f"pg-{i}") for i in range(6)]
+    plan = plan_for(Action.REJECT, servers, [(s.name, PE1) for s in servers])
+    plan.read_at -= 3600
+    fp.register(group_list(fake_az), stdout=dumps([json.loads(shown(s)) for s in servers]), occurrences=6)
+    for s in servers:
+        fp.register(write(fake_az, PE1, name=s.name), stdout=dumps(connection_raw(PE1, server=s.name)))
+    _, results = run(client, plan, RunOptions(wait=wait_none(), poll=wait_none(), concurrency=6))
+    assert {r.outcome for r in results.values()} == {Outcome.REJECTED}
+    assert fp.call_count(group_list(fake_az)) == 1  # the askers shared it
+    assert sum(fp.call_count(show(fake_az, s.name)) for s in servers) == 0
+
+
+def test_a_group_that_cannot_be_listed_falls_back_to_the_servers_own_read(
+    fp: FakeProcess, fake_az: str, client: AzClient
+) -> None:
+    srv = server()
+    plan = plan_for(Action.REJECT, [srv], [("pg-a", PE1)])
+    plan.read_at -= 3600
+    forbidden = network_error("Forbidden", "AuthorizationFailed", "no list permission on the group")
+    fp.register(group_list(fake_az), stderr=forbidden, returncode=1)
+    fp.register(show(fake_az), stdout=shown(srv, **{PE1: ("Rejected", "Succeeded")}))
+    _, results = run(client, plan)
+    assert results[PE1].outcome is Outcome.UNCHANGED  # already so: no write
+    assert fp.call_count(show(fake_az)) == 1
+    assert fp.call_count(write(fake_az, PE1)) == 0  # the server's own read showed it Rejected
+
+
+def test_an_old_plan_before_removing_an_approved_connection_takes_the_servers_own_read(
+    fp: FakeProcess, fake_az: str, client: AzClient
+) -> None:
+    """The lock-out guard decides on a read by this target, never on a shared group read."""
+    srv = server(**{PE1.replace(".", "_"): "Approved"})  # PE1 and APP Approved: the guard lets one go
+    plan = plan_for(Action.REJECT, [srv], [("pg-a", PE1)])
+    plan.read_at -= 3600
+    fp.register(group_list(fake_az), stdout=f"[{shown(srv)}]")
+    fp.register(show(fake_az), stdout=shown(srv))
+    fp.register(write(fake_az, PE1), stdout=dumps(connection_raw(PE1, server="pg-a")))
+    _, results = run(client, plan)
+    assert results[PE1].outcome is Outcome.REJECTED
+    assert fp.call_count(show(fake_az)) == 1  # the guard's own read, just before the write

@@ -253,7 +253,7 @@ def test_not_found_names_what_is_missing_and_what_is_there(sandbox: Sandbox) -> 
     )
     partner = sandbox.names("pg-orders", "Pending")
     meant = next(n for n in partner if n.startswith("pe-partner-etl."))
-    connection_run = sandbox.azpe("show", "-g", RG, "-s", "pg-orders", "-n", "pe-partner-etl")
+    connection_run = sandbox.azpe("show", "-g", RG, "-s", "pg-orders", "-n", "pe-partner-elt")
     assert connection_run.code == 3, connection_run
     assert f"Did you mean '{meant}'?" in connection_run.stderr
 

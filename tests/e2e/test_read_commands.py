@@ -112,12 +112,12 @@ def test_output_formats_and_query(sandbox: Sandbox) -> None:
     assert table.code == 0, table
     header, rule, *rows = table.stdout.splitlines()
     assert header.split() == [
-        "Name", "Server", "Resource", "Group", "Status", "Private", "Endpoint", "Subscription",
+        "Name", "Server", "Resource", "Group", "Status", "Owner", "Private", "Endpoint", "Subscription",
         "Description",
     ]  # fmt: skip
     assert set(rule) == {"-", " "}
     assert [row.split()[0] for row in rows] == pending
-    assert all(row.split()[1:4] == ["pg-orders", RG, "Pending"] for row in rows)
+    assert all(row.split()[1:5] == ["pg-orders", RG, "Pending", "foreign"] for row in rows)
 
     tsv = sandbox.azpe(*base, "-o", "tsv")
     assert tsv.code == 0, tsv
