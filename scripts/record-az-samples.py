@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from azpe.sandbox import CLOUD_NAME, Emulator, default_scenario, prepare_az  # noqa: E402
+from azpe.sandbox import CLOUD_NAME, Emulator, default_scenario, prepare_az, scenarios  # noqa: E402
 from azpe.sandbox.api import az_environment, run_az  # noqa: E402
 
 SUB = "00000000-0000-0000-0000-00000000aaaa"
@@ -65,6 +65,21 @@ def fixed(status: str) -> str:
 
 
 PENDING, APPROVED, REJECTED = fixed("Pending"), fixed("Approved"), fixed("Rejected")
+NO_ACCESS = scenarios.NO_ACCESS_SUBSCRIPTION
+
+
+def _disabled_pending() -> str:
+    sub = next(s for s in default_scenario()["subscriptions"] if s["id"] == scenarios.DISABLED_SUBSCRIPTION)
+    group = sub["resourceGroups"][0]
+    srv = group["servers"][0]
+    name = next(c["name"] for c in srv["connections"] if c["status"] == "Pending")
+    return (
+        f"/subscriptions/{sub['id']}/resourceGroups/{group['name']}/providers/{TYPE}/{srv['name']}"
+        f"/privateEndpointConnections/{name}"
+    )
+
+
+DISABLED_PEC = _disabled_pending()
 SHOW = ["postgres", "flexible-server", "show", "-g", "rg-data", "-n", "pg-orders"]
 NET = ["network", "private-endpoint-connection"]
 PG_PEC = ["postgres", "flexible-server", "private-endpoint-connection"]
@@ -157,6 +172,16 @@ CASES = [
     Case(
         "postgres-list-subscription",
         ["postgres", "flexible-server", "list", "--subscription", SUB],
+    ),
+    Case(
+        "postgres-list-no-access",
+        ["postgres", "flexible-server", "list", "--subscription", NO_ACCESS],
+        note="the login is listed on the subscription but may read nothing in it",
+    ),
+    Case(
+        "network-reject-disabled-subscription",
+        [*NET, "reject", "--id", DISABLED_PEC, "--description", "Not ours"],
+        note="a Disabled subscription is read-only",
     ),
     Case("usage-unrecognized-argument", [*SHOW, "--bogus"]),
     Case("usage-bad-query", [*SHOW, "--query", "[[["]),

@@ -15,7 +15,7 @@ from azpe.cli import app
 from azpe.targets import Shard
 from tests.azsamples import FOREIGN_SUB, RG, SUB, conn, connection_raw, dumps, sdk_error, server_json
 from tests.clihelp import list_argv, records, run, show_argv
-from tests.fleethelp import account_list_argv, register_accounts
+from tests.fleethelp import account_list_argv, recorded, register_accounts
 
 APPS = "00000000-0000-0000-0000-00000000bbbb"  # the login's second Enabled subscription
 LOCKED = "00000000-0000-0000-0000-00000000cccc"  # Enabled, but the login may read nothing
@@ -23,13 +23,7 @@ PE1 = "pe-foreign.11111111-1111-1111-1111-111111111111"
 PE2 = "pe-other.22222222-2222-2222-2222-222222222222"
 OWN_PE = "pe-dr.33333333-3333-3333-3333-333333333333"
 
-FORBIDDEN = sdk_error(
-    "AuthorizationFailed",
-    "The client 'a2f6c3d4-5e6f-4a1b-9c8d-0e1f2a3b4c5d' with object id 'x' does not have authorization "
-    "to perform action 'Microsoft.DBforPostgreSQL/flexibleServers/read' over scope "
-    f"'/subscriptions/{LOCKED}' "
-    "or the scope is invalid. If access was recently granted, please refresh your credentials.",
-)
+FORBIDDEN = recorded("postgres-list-no-access")["stderr"]  # the real az's 403 on LOCKED
 
 
 def own(connection: dict[str, Any], subscription: str = APPS) -> dict[str, Any]:
@@ -378,3 +372,36 @@ def test_enforce_check_without_drift_still_says_a_subscription_was_not_read(
         "enforce", "--policy", str(policy), "--subscription", APPS, "--subscription", LOCKED, "--check"
     )
     assert result.exit_code == 4, result.stderr  # nothing to change where it could read; one it could not
+
+
+def test_a_write_in_a_disabled_subscription_fails_once_not_waited_for_as_busy(
+    fp: FakeProcess, fake_az: str
+) -> None:
+    """ARM answers 409 Conflict, as for a busy server, but with ReadOnlyDisabledSubscription:
+    a refusal for good (exit 1, one try), never a busy server to wait for."""
+    sample = recorded("network-reject-disabled-subscription")
+    disabled = "00000000-0000-0000-0000-00000000dddd"
+    target = sample["argv"][sample["argv"].index("--id") + 1]
+    srv = target.split("/privateEndpointConnections/")[0]
+    name = target.rsplit("/", 1)[1]
+    rg, server = srv.split("/")[4], srv.split("/")[-1]
+    listing = servers(disabled, (server, [conn(name, server=server)])).replace(
+        f"/resourceGroups/{RG}/", f"/resourceGroups/{rg}/"
+    )
+    fp.register(
+        show_argv(fake_az, server=server, rg=rg, sub=disabled),
+        stdout=dumps(json.loads(listing)[0]),
+        occurrences=3,
+    )
+    write = [
+        fake_az, "network", "private-endpoint-connection", "reject",
+        "--resource-group", rg, "--resource-name", server,
+        "--type", "Microsoft.DBforPostgreSQL/flexibleServers", "--name", name,
+        "--subscription", disabled, "--only-show-errors", "-o", "json",
+    ]  # fmt: skip
+    fp.register(write, stderr=sample["stderr"], returncode=sample["returncode"], occurrences=5)
+    result = run("reject", "--id", target)
+    assert result.exit_code == 1, result.stderr
+    [failed] = records(result)
+    assert failed["error"]["code"] == "ReadOnlyDisabledSubscription", failed["error"]
+    assert fp.call_count(write) == 1
