@@ -405,3 +405,21 @@ def test_a_write_in_a_disabled_subscription_fails_once_not_waited_for_as_busy(
     [failed] = records(result)
     assert failed["error"]["code"] == "ReadOnlyDisabledSubscription", failed["error"]
     assert fp.call_count(write) == 1
+
+
+def test_the_audit_trail_says_a_subscription_was_not_read(
+    fp: FakeProcess, fake_az: str, tmp_path: Any
+) -> None:
+    account = {"user": {"name": "dba@example.com", "type": "user"}, "tenantId": "t"}
+    fp.register([fake_az, "account", "show", "--only-show-errors", "-o", "json"], stdout=dumps(account))
+    fp.register(list_argv(fake_az, sub=SUB), stdout=servers(SUB, ("pg-orders", [conn(PE1, "Rejected")])))
+    fp.register(list_argv(fake_az, sub=LOCKED), stderr=FORBIDDEN, returncode=1)
+    log = tmp_path / "audit.jsonl"
+    result = run(
+        "reject", "--subscription", SUB, "--subscription", LOCKED, "--status", "Rejected", "--yes",
+        "--audit-log", str(log),
+    )  # fmt: skip
+    assert result.exit_code == 4, result.stderr
+    [end] = [json.loads(line) for line in log.read_text().splitlines() if json.loads(line)["event"] == "end"]
+    assert end["exitCode"] == 4
+    assert end["results"]["subscriptionsNotRead"] == 1

@@ -167,7 +167,8 @@ class RunReporter:
             self.progress.stop()
         if self.audit is not None:
             try:
-                self.audit.end(report.exit_code, report.counts(), report.failure)
+                unread = {"subscriptionsNotRead": len(report.unreadable)} if report.unreadable else {}
+                self.audit.end(report.exit_code, report.counts() | unread, report.failure)
             except AzpeError as exc:  # the run's end not on record: the run failed
                 if report.failure is None:
                     report = replace(report, failure=exc)
