@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -87,8 +88,13 @@ PG_SRV = ["-g", "rg-data", "-s", "pg-orders"]
 REJECT = [*NET, "reject", "--id", f"{PEC}/{PENDING}", "--description", "Not ours"]
 
 
-def fault(method: str, glob: str, status: int | None = None, **kw: object) -> Callable[[Emulator], None]:
-    return lambda em: em.inject(method, glob, status, **kw)  # type: ignore[arg-type]
+def fault(method: str, glob: str, status: int | None = None, **kw: Any) -> Callable[[Emulator], None]:
+    """A setup that scripts one fault; ``kw`` are :meth:`Emulator.inject`'s keyword arguments."""
+
+    def setup(em: Emulator) -> None:
+        em.inject(method, glob, status, **kw)
+
+    return setup
 
 
 def busy(em: Emulator) -> None:

@@ -148,7 +148,8 @@ def test_apply_approves_first_then_rejects_and_audits_everything(
     assert actions[0] == (OWN_APP, "approved", "own")
     assert set(actions[1:]) == {(FOREIGN, "rejected", None), (FOREIGN_OK, "rejected", None)}
     writes = [c for c in fp.calls if "private-endpoint-connection" in c]
-    assert writes[0][3] == "approve"  # approvals first: they can only add access
+    first = writes[0]
+    assert isinstance(first, list) and first[3] == "approve"  # approvals first: they can only add access
 
     lines = [json.loads(line) for line in audit.read_text().splitlines()]
     assert [line["event"] for line in lines].count("decision") == 3

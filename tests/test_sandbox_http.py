@@ -210,7 +210,9 @@ def test_a_connection_without_description_has_no_description_key(
         "status": "Rejected",
         "actionsRequired": "None",
     }
-    assert em.connection(SUB, "rg-data", "pg-orders", described)["description"] is None
+    record = em.connection(SUB, "rg-data", "pg-orders", described)
+    assert record is not None
+    assert record["description"] is None
 
 
 def test_server_lists_by_subscription_and_resource_group(client: Client) -> None:
@@ -297,7 +299,9 @@ def test_put_is_accepted_as_an_async_operation(client: Client, em: Emulator, clo
     state = conn["properties"]["privateLinkServiceConnectionState"]
     assert (state["status"], state["description"]) == ("Rejected", "by test")
     assert conn["properties"]["provisioningState"] == "Succeeded"
-    assert em.connection(SUB, "rg-data", "pg-orders", name)["status"] == "Rejected"
+    record = em.connection(SUB, "rg-data", "pg-orders", name)
+    assert record is not None
+    assert record["status"] == "Rejected"
 
 
 def test_delete_is_accepted_with_the_drop_operation_body(client: Client, em: Emulator, clock: Clock) -> None:
@@ -376,7 +380,9 @@ def test_approving_a_rejected_connection_fails_asynchronously(
     assert op["status"] == "Failed" and op["error"]["code"] == "InternalServerError"
     status, _, body = client.call("GET", headers["Location"].removeprefix(em.url))
     assert (status, body["error"]["code"]) == (500, "InternalServerError")
-    assert em.connection(SUB, "rg-data", "pg-orders", name)["status"] == "Rejected"
+    record = em.connection(SUB, "rg-data", "pg-orders", name)
+    assert record is not None
+    assert record["status"] == "Rejected"
 
 
 def test_delete_then_gone_and_delete_again_is_204(client: Client, em: Emulator, clock: Clock) -> None:
@@ -433,7 +439,9 @@ def test_held_write_still_lands(client: Client, em: Emulator, clock: Clock) -> N
     wait_until(lambda: em.server.held == 1, "the PUT's answer to be held")  # it ran, then held
     clock.advance(OP_SECONDS)
     em.wait_idle()
-    assert em.connection(SUB, "rg-data", "pg-orders", name)["status"] == "Rejected"
+    record = em.connection(SUB, "rg-data", "pg-orders", name)
+    assert record is not None
+    assert record["status"] == "Rejected"
 
 
 def test_hold_forever_is_released_by_stop() -> None:

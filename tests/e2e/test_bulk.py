@@ -28,7 +28,8 @@ def pending_everywhere(per_server: int, **kwargs: Any) -> dict[str, Any]:
 
 
 def server_of(entry: dict[str, Any]) -> str:
-    return entry["path"].split("/flexibleServers/")[1].split("/")[0]
+    path: str = entry["path"]
+    return path.split("/flexibleServers/")[1].split("/")[0]
 
 
 def test_group_wide_reject_with_one_busy_server(sandbox: Sandbox) -> None:

@@ -19,6 +19,7 @@ import termios
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from azpe.sandbox import connection, scenario, server
 from tests.e2e.conftest import RG, SUB, Sandbox, connection_id, wait_for
@@ -84,7 +85,7 @@ def at_terminal(
     return AtTerminal(code, b"".join(chunks).decode("utf-8", "replace"))
 
 
-def lines_of(sandbox: Sandbox, name: str) -> list[dict[str, object]]:
+def lines_of(sandbox: Sandbox, name: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (sandbox.tmp_path / name).read_text().splitlines()]
 
 

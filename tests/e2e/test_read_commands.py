@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from azpe.sandbox import connection, default_scenario, scenario, server
 from tests.e2e.conftest import RG, SUB, TYPE, Sandbox, connection_id, server_id
 
@@ -14,7 +16,7 @@ RECORD_KEYS = {
 }  # fmt: skip
 
 
-def two_groups() -> dict:
+def two_groups() -> dict[str, Any]:
     """The default scenario plus a second resource group, rg-other, with one server."""
     data = default_scenario()
     other = scenario([server("pg-other", [connection("pe-other-team")])], resource_group="rg-other")

@@ -186,7 +186,9 @@ def test_network_reject_polls_until_rejected(az: Az, em: Emulator) -> None:
     assert [(r["method"], r["status"]) for r in log] == [("GET", 200), ("PUT", 202), ("GET", 200)]
     sent = log[1]["body"]["properties"]["privateLinkServiceConnectionState"]
     assert (sent["status"], sent["description"]) == ("Rejected", "not ours")
-    assert em.connection(SUB, "rg-data", "pg-orders", name)["status"] == "Rejected"
+    record = em.connection(SUB, "rg-data", "pg-orders", name)
+    assert record is not None
+    assert record["status"] == "Rejected"
 
 
 def test_network_delete_and_busy_server(az: Az, em: Emulator) -> None:
@@ -297,7 +299,9 @@ def test_network_reject_at_once_then_the_server_is_still_busy(
     )
     assert done.returncode == 1
     assert done.stderr.startswith('ERROR: Conflict({"error": {"code": "ServerIsBusy"')
-    assert em.connection(SUB, "rg-data", "pg-orders", second)["status"] == "Pending"
+    record = em.connection(SUB, "rg-data", "pg-orders", second)
+    assert record is not None
+    assert record["status"] == "Pending"
 
     held_clock.now += 19.9
     assert em.server_state(SUB, "rg-data", "pg-orders") == "Updating"
@@ -348,4 +352,6 @@ def test_network_approve_of_a_rejected_connection_gives_up_and_prints_the_202_bo
     }
     log = em.requests()
     assert [(r["method"], r["status"]) for r in log] == [("GET", 200), ("PUT", 202)] + [("GET", 200)] * 20
-    assert em.connection(SUB, "rg-data", "pg-orders", name)["status"] == "Rejected"
+    record = em.connection(SUB, "rg-data", "pg-orders", name)
+    assert record is not None
+    assert record["status"] == "Rejected"

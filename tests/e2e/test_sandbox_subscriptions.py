@@ -12,6 +12,7 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import cast
 
 from azpe.sandbox import APP_ID
 from azpe.sandbox.identity import OBJECT_ID
@@ -148,9 +149,9 @@ def test_a_disabled_subscription_reads_and_refuses_a_reject(sandbox: Sandbox) ->
     assert (reject.returncode, reject.stdout) == (1, "")
     assert reject.stderr == f"ERROR: Conflict({json.dumps(body)})\n"
     assert [(r["method"], r["status"]) for r in sandbox.em.requests()] == [("GET", 200), ("PUT", 409)]
-    assert (
-        sandbox.em.connection(DISABLED_SUBSCRIPTION, "rg-legacy", "pg-legacy", pending)["status"] == "Pending"
-    )
+    record = sandbox.em.connection(DISABLED_SUBSCRIPTION, "rg-legacy", "pg-legacy", pending)
+    assert record is not None
+    assert record["status"] == "Pending"
 
 
 def test_an_unknown_subscription_is_refused_by_az_before_any_request(sandbox: Sandbox) -> None:
@@ -225,7 +226,7 @@ def test_sandbox_seed_refreshes_the_login_to_the_seeded_subscriptions(
         query = ["--query", "[].[id, isDefault]", "-o", "json"]
         done = az(sandbox, "account", "list", "--all", *query, config=state_dir / "azure")
         assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
+        return cast(list[list[object]], json.loads(done.stdout))
 
     started = azpe("start", "--op-seconds", "0")
     assert started.returncode == 0, started.stderr
