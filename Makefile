@@ -1,10 +1,12 @@
 # Thin entry points; the work is done by scripts/.
-.PHONY: help venv az lint unit e2e test demo bench clean
+.PHONY: help venv az lint unit e2e test mutate package demo bench clean
 
 help:
-	@echo "make test   - lint, type-check, unit tests, end-to-end tests (real az + local emulator)"
-	@echo "make demo   - the main job against the local Azure emulator (sandbox)"
-	@echo "make bench  - benchmark azpe against bare az, a bash loop and xargs -P 4"
+	@echo "make test    - lint, type-check, unit tests (with the coverage floor), end-to-end tests (real az + local emulator)"
+	@echo "make mutate  - break the safety-critical code one line at a time; fails if a mutant survives the unit tests"
+	@echo "make package - build the sdist and wheel, check the wheel, install it with pip and with pipx, run azpe"
+	@echo "make demo    - the main job against the local Azure emulator (sandbox)"
+	@echo "make bench   - benchmark azpe against bare az, a bash loop and xargs -P 4"
 
 venv:
 	sh scripts/setup.sh dev
@@ -25,6 +27,12 @@ test: venv az
 	sh scripts/lint.sh
 	sh scripts/test.sh all
 
+mutate: venv
+	.venv/bin/python scripts/mutate.py
+
+package: venv
+	sh scripts/check-package.sh
+
 demo: venv az
 	sh scripts/demo.sh
 
@@ -32,4 +40,4 @@ bench: venv az
 	sh scripts/netns-run.sh .venv/bin/python scripts/bench.py
 
 clean:
-	rm -rf .venv .venv-az .sandbox .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .venv-az .sandbox .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov build dist

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Create the virtual environments the project needs; quick when they are already there.
-#   scripts/setup.sh dev  - .venv: azpe (editable) with its dev and sandbox extras
+#   scripts/setup.sh dev  - .venv: azpe (editable) with its sandbox extra, and the dev
+#                           dependency group of pyproject.toml (pip >= 25.1: --group)
 #   scripts/setup.sh az   - .venv-az: the pinned azure-cli the end-to-end tests drive
 set -eu
 cd "$(dirname "$0")/.."
@@ -12,8 +13,8 @@ dev)
     stamp=.venv/.installed
     if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
         [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-        .venv/bin/python -m pip install -q --upgrade pip
-        .venv/bin/python -m pip install -q -e '.[dev,sandbox]'
+        .venv/bin/python -m pip install -q --upgrade 'pip>=25.1'
+        .venv/bin/python -m pip install -q -e '.[sandbox]' --group dev
         touch "$stamp"
     fi
     ;;

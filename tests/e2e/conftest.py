@@ -63,6 +63,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if HERE in item.path.parents:
             item.add_marker(pytest.mark.e2e)
+            item.add_marker(pytest.mark.timeout(600))  # real az: writes of ~11 s, on shared cores
             if reason is not None:
                 item.add_marker(pytest.mark.skip(reason=reason))
 
