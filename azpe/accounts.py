@@ -63,18 +63,24 @@ class Owners:
 
 
 class Lazy(Generic[T]):
-    """A value computed once, on first use, by whichever thread asks first (an error is
-    raised to each asker, and asked again next time)."""
+    """A value computed once, on first use, by whichever thread asks first. An error is kept
+    too: every asker gets it, and the computation (an az call) is not made again."""
 
     def __init__(self, compute: Callable[[], T]) -> None:
         self._compute = compute
         self._lock = threading.Lock()
         self._done = False
         self._value: T | None = None
+        self._error: Exception | None = None
 
     def get(self) -> T:
         with self._lock:
             if not self._done:
-                self._value = self._compute()
+                try:
+                    self._value = self._compute()
+                except Exception as exc:
+                    self._error = exc
                 self._done = True
+            if self._error is not None:
+                raise self._error
             return self._value  # type: ignore[return-value]

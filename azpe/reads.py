@@ -44,9 +44,6 @@ class Unreadable:
             "error": self.error.as_record(),
         }
 
-    def message(self) -> str:
-        return f"subscription {self.subscription}: {self.error.message}"
-
 
 @dataclass(frozen=True)
 class ScopeRead:

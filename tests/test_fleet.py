@@ -423,3 +423,70 @@ def test_the_audit_trail_says_a_subscription_was_not_read(
     [end] = [json.loads(line) for line in log.read_text().splitlines() if json.loads(line)["event"] == "end"]
     assert end["exitCode"] == 4
     assert end["results"]["subscriptionsNotRead"] == 1
+
+
+# -- the pieces, directly ---------------------------------------------------------------------
+
+
+def test_shard_and_scope_rules() -> None:
+    from azpe.errors import UsageError
+    from azpe.ids import parse_connection_id
+    from azpe.targets import build_scope, build_selection, parse_shard
+
+    with pytest.raises(UsageError, match="--shard splits the servers of a scope"):
+        build_scope(RG, "pg-orders", None, shard=parse_shard("1/2"))
+    scope = build_scope(RG, None, None, shard=parse_shard("1/2"))
+    target = (
+        f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.DBforPostgreSQL/flexibleServers/pg-a"
+    )
+    with pytest.raises(UsageError, match="does not take targets by name or ID"):
+        build_selection(
+            scope=scope, names=[], ids=[f"{target}/privateEndpointConnections/{PE1}"], statuses=["Pending"]
+        )
+    assert parse_connection_id(f"{target}/privateEndpointConnections/{PE1}").name == PE1
+
+
+def test_accounts_and_owners_from_odd_output() -> None:
+    from azpe.accounts import Owners, parse_accounts
+    from azpe.errors import AzureError
+    from azpe.models import Connection
+
+    with pytest.raises(AzureError, match="no list"):
+        parse_accounts({"id": SUB})
+    with pytest.raises(AzureError, match="unexpected subscription"):
+        parse_accounts([{"name": "no id"}])
+    [account] = parse_accounts([{"id": SUB, "name": None, "state": 3}])
+    assert (account.name, account.state) == ("", "")  # odd fields read as unknown
+    without_endpoint = conn(PE1) | {"privateEndpoint": None}
+    connection = Connection.from_az(without_endpoint)
+    assert Owners.of([SUB]).owner(connection) is None  # whose, nobody can say
+
+
+NOT_LOGGED_IN = "ERROR: Please run 'az login' to setup account.\n"
+
+
+def test_a_table_whose_owners_cannot_be_listed_says_so_once_and_shows_none(
+    fp: FakeProcess, fake_az: str
+) -> None:
+    fp.register(list_argv(fake_az), stdout=servers(SUB, ("pg-orders", [conn(PE1), conn(PE2)])))
+    fp.register(account_list_argv(fake_az, every=True), stderr=NOT_LOGGED_IN, returncode=1)
+    result = run("list", "-o", "table")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.count("owner unknown: az account list --all failed") == 1
+    assert PE1 in result.stdout
+    assert not any(" foreign " in line or " own " in line for line in result.stdout.splitlines())
+
+
+def test_an_owner_filter_whose_owners_cannot_be_listed_fails(fp: FakeProcess, fake_az: str) -> None:
+    fp.register(list_argv(fake_az), stdout=servers(SUB, ("pg-orders", [conn(PE1)])))
+    fp.register(account_list_argv(fake_az, every=True), stderr=NOT_LOGGED_IN, returncode=1)
+    result = run("list", "--owner", "foreign")
+    assert result.exit_code == 4
+    assert result.stdout == ""  # nothing printed that the filter could not vouch for
+
+
+def test_all_subscriptions_of_a_login_without_enabled_ones_is_an_error(fp: FakeProcess, fake_az: str) -> None:
+    fp.register(account_list_argv(fake_az, every=False), stdout="[]")
+    result = run("server", "list", "--all-subscriptions")
+    assert result.exit_code == 4
+    assert "no Enabled subscription" in result.stderr
