@@ -29,13 +29,24 @@ class Account:
     id: str
     name: str
     state: str
+    cloud: str = ""
 
     @classmethod
     def from_az(cls, raw: Any) -> Account:
         if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
             raise AzureError("az account list printed an unexpected subscription", code="UnexpectedOutput")
-        name, state = raw.get("name"), raw.get("state")
-        return cls(raw["id"], name if isinstance(name, str) else "", state if isinstance(state, str) else "")
+
+        def text(key: str) -> str:
+            value = raw.get(key)
+            return value if isinstance(value, str) else ""
+
+        return cls(raw["id"], text("name"), text("state"), text("cloudName"))
+
+    @property
+    def usable(self) -> bool:
+        """Whether Azure takes work in it: Enabled, and also Warned or PastDue (a billing
+        warning; writes still work). Not Disabled (read-only) nor Deleted."""
+        return self.state.lower() not in ("disabled", "deleted", "")
 
 
 def parse_accounts(raw: Any) -> list[Account]:

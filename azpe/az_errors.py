@@ -186,8 +186,9 @@ def classify(returncode: int, stderr: str) -> AzpeError:
         return AuthError(
             text,
             code=code,
-            hint="The signed-in identity lacks a permission on the server: reading needs Reader, "
-            "approving, rejecting and deleting connections need e.g. Contributor.",
+            hint="The signed-in identity lacks a permission where az asked (the message names the "
+            "scope): reading needs Reader on the servers (or their group or subscription), approving, "
+            "rejecting and deleting connections need e.g. Contributor.",
         )
     if lowered in NOT_READY_CODES:
         return ServerNotReady(text, code=code)

@@ -64,7 +64,8 @@ AllSubscriptions = Annotated[
     bool,
     typer.Option(
         "--all-subscriptions",
-        help="The scope is every Enabled subscription of the login (az account list).",
+        help="The scope is every usable subscription of the login in az's current cloud: Enabled, "
+        "Warned or PastDue (az account list --all); Disabled ones are named and left out.",
     ),
 ]
 ShardOption = Annotated[
@@ -82,7 +83,8 @@ Endpoints = Annotated[
         "--endpoint",
         metavar="GLOB",
         parser=text,
-        help="Only connections of private endpoints whose name matches GLOB (repeatable).",
+        help="Only connections of private endpoints whose name (or the connection's) matches GLOB "
+        "(repeatable; * ? [...] as in the shell, case-insensitive).",
     ),
 ]
 EndpointSubscriptions = Annotated[
@@ -138,7 +140,13 @@ AzPath = Annotated[
 ]
 Verbose = Annotated[
     int,
-    typer.Option("-v", "--verbose", count=True, help="Log every az argv to stderr (-vv: and az's output)."),
+    typer.Option(
+        "-v",
+        "--verbose",
+        count=True,
+        show_default=False,
+        help="Log every az argv to stderr (-vv: and az's output).",
+    ),
 ]
 Timeout = Annotated[
     float | None,
@@ -213,7 +221,7 @@ BusyTimeout = Annotated[
         min=0,
         max=MAX_SECONDS,
         help="How long one target may wait for operations on its server: another write's, "
-        "or its own write's, to finish [default: 900].",
+        "or its own write's, to finish.",
     ),
 ]
 Retries = Annotated[

@@ -10,6 +10,7 @@ them), then as az lists them.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from azpe.models import Connection, Server
 from azpe.not_found import group_missing, is_server_missing, server_missing
 from azpe.retry import Reader
 from azpe.targets import NO_FILTER, EndpointFilter, Scope
+
+log = logging.getLogger("azpe")
 
 # Subscriptions listed at once: each is one az process, mostly waiting for ARM.
 SUBSCRIPTIONS_IN_PARALLEL = 8
@@ -56,12 +59,26 @@ class ScopeRead:
 
 
 def subscriptions_of(client: AzClient, scope: Scope, read: Reader) -> tuple[str, ...]:
-    """The subscriptions a scope covers: those given, or every Enabled one of the login."""
+    """The subscriptions a scope covers: those given, or every usable one of the login in
+    az's current cloud. ``az account list`` alone shows Enabled ones only - a Warned or
+    PastDue subscription, where writes still work, would be left out -, so the current
+    cloud comes from it and the subscriptions from ``az account list --all``; each left out
+    (Disabled, Deleted) is named on stderr."""
     if not scope.all_subscriptions:
         return scope.subscriptions
-    found = tuple(a.id for a in read(lambda: client.list_accounts(every=False)))
+    enabled = read(lambda: client.list_accounts(every=False))
+    every = read(lambda: client.list_accounts(every=True))
+    clouds = {a.cloud for a in enabled} or {a.cloud for a in every}
+    if len(clouds) > 1 and not enabled:
+        raise AuthError("the login has no Enabled subscription in az's current cloud (az account list)")
+    mine = [a for a in every if a.cloud in clouds]
+    for account in mine:
+        if not account.usable:
+            log.warning("not in scope: subscription %s (%s) is %s", account.name, account.id,
+                        account.state or "in an unknown state")  # fmt: skip
+    found = tuple(a.id for a in mine if a.usable)
     if not found:
-        raise AuthError("the login has no Enabled subscription (az account list is empty)")
+        raise AuthError("the login has no usable subscription (az account list --all)")
     return found
 
 

@@ -40,6 +40,13 @@ CONNECTION_COLUMNS = (
 RESULT_COLUMNS = ("name", "server", "owner", "action", "previousStatus", "status", "attempts", "error")
 SERVER_COLUMNS = ("name", "resourceGroup", "state", "publicNetworkAccess", "connections")
 
+
+def with_subscription(columns: tuple[str, ...]) -> tuple[str, ...]:
+    """A table's columns with the subscription after the first one (a scope of several
+    subscriptions: which one each row is in)."""
+    return (columns[0], "subscription", *columns[1:])
+
+
 GAP = "  "  # between table columns, as az's tables have it
 NARROWEST = 6  # a column is not cut narrower than this to fit the terminal
 ELLIPSIS = "…"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from azpe.ids import (
 from azpe.models import KNOWN_STATUSES, Connection
 
 STDIN = "-"
+log = logging.getLogger("azpe")
 
 
 @dataclass(frozen=True)
@@ -96,8 +98,8 @@ class EndpointFilter:
 
     def matches(self, connection: Connection, owner: str | None) -> bool:
         """``owner``: the connection's owner (needed only when the filter has one)."""
-        name = connection.endpoint_name.lower()
-        if self.names and not any(fnmatch.fnmatchcase(name, g.lower()) for g in self.names):
+        names = (connection.endpoint_name.lower(), connection.name.lower())
+        if self.names and not any(fnmatch.fnmatchcase(n, g.lower()) for g in self.names for n in names):
             return False
         subscription = (connection.endpoint_subscription or "").lower()
         if self.subscriptions and subscription not in {s.lower() for s in self.subscriptions}:
@@ -110,9 +112,10 @@ def build_endpoint_filter(
 ) -> EndpointFilter:
     globs = tuple(names)
     for glob in globs:
-        if glob.startswith("-") or len(glob) > 80:
+        if glob.startswith("-") or len(glob) > 200 or glob.count("[") != glob.count("]"):
             raise UsageError(
-                f"invalid --endpoint {shown(glob)}", hint="Give a private endpoint name or glob."
+                f"invalid --endpoint {shown(glob)}",
+                hint="Give a private endpoint's name, or a glob of it (* ? [...]).",
             )
     subs = tuple(subscriptions)
     for sub in subs:
@@ -228,11 +231,27 @@ def parse_stdin_targets(text: str) -> list[ConnectionRef]:
     whole input, with the number of the line it starts on."""
     refs: list[ConnectionRef] = []
     for number, value in _StdinValues(text).read():
+        if _unread_subscription(value):  # a write's report of a subscription it could not read
+            log.warning("stdin line %d: skipped: a subscription that was not read, not a target", number)
+            continue
         try:
             refs.append(parse_connection_id(_target_id(value)))
         except UsageError as exc:
             raise UsageError(f"stdin line {number}: {exc.message}", hint=exc.hint) from None
     return refs
+
+
+_SUBSCRIPTION_ONLY = re.compile(r"/subscriptions/[^/]+/?", re.ASCII)
+
+
+def _unread_subscription(value: Any) -> bool:
+    """A record azpe prints for a subscription it could not read (``reads.Unreadable``)."""
+    return (
+        isinstance(value, dict)
+        and value.get("action") == "failed"
+        and isinstance(value.get("id"), str)
+        and _SUBSCRIPTION_ONLY.fullmatch(value["id"]) is not None
+    )
 
 
 def _target_id(value: Any) -> str:

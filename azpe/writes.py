@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from azpe.accounts import Owners
 from azpe.client import Action, AzClient
-from azpe.errors import AzpeError, ExitCode, SafetyRefusal, exit_code_for, not_started
+from azpe.errors import AzpeError, ExitCode, SafetyRefusal, UsageError, exit_code_for, not_started
 from azpe.executor import Executor
 from azpe.models import Server
 from azpe.outcomes import Outcome, TargetResult
@@ -139,6 +139,9 @@ class _Run:
             owners=self.owners,
         )
         on_plan(plan)
+        invalid = [i for i in plan.items if isinstance(i.error, UsageError)]
+        if invalid and plan.writes:  # a name that fits several connections: bad input
+            return self._finish(_hold_for_bad_input(plan, invalid[0]))
         if plan.guarded:
             if not request.force:
                 held = _hold_guarded_servers(plan)
@@ -185,6 +188,17 @@ def _dry_run(plan: Plan, client: AzClient, options: RunOptions) -> dict[int, Tar
             argv = client.write_argv(plan.action, item.target, plan.description)
             out[id(item)] = item.with_(command=tuple(argv))
     return out
+
+
+def _hold_for_bad_input(plan: Plan, bad: TargetResult) -> dict[int, TargetResult]:
+    """Invalid input found on reading (``-n`` naming an endpoint with several connections):
+    as for any invalid input, nothing is written (exit 2) - the other targets are skipped."""
+    held = UsageError(
+        f"not run: target {bad.target.name!r} is not valid input, so nothing is written",
+        code="NotRun",
+        hint="Name the connections unambiguously (the full name, with its GUID suffix).",
+    )
+    return {id(i): i.with_(outcome=Outcome.SKIPPED, error=held) for i in plan.writes}
 
 
 def _hold_guarded_servers(plan: Plan) -> dict[int, TargetResult]:

@@ -478,10 +478,13 @@ def test_lockout_guard_also_holds_when_public_access_is_unknown(fp: FakeProcess,
 
 def test_n_and_status_on_one_server_read_it_once(fp: FakeProcess, fake_az: str) -> None:
     fp.register(show_argv(fake_az), stdout=pending_server())
+    register_accounts(fp, fake_az)  # the dry run of a --status selection says whose each endpoint is
     result = run("reject", "-g", "rg-data", "-s", "pg-orders", "-n", PE1, "--status", "Pending", "--dry-run")
     assert result.exit_code == 0, result.stderr
-    assert sorted(r["name"] for r in records(result)) == sorted([PE1, PE2])  # PE1 once
-    assert len(fp.calls) == 1
+    assert sorted((r["name"], r["owner"]) for r in records(result)) == sorted(
+        [(PE1, "foreign"), (PE2, "foreign")]
+    )
+    assert fp.call_count(show_argv(fake_az)) == 1  # PE1 once, the server read once
 
 
 def test_a_description_starting_with_a_dash_reaches_az_as_one_argument(fp: FakeProcess, fake_az: str) -> None:

@@ -83,10 +83,15 @@ def test_an_unreadable_subscription_is_reported_and_the_others_are_listed(
 
 def test_all_subscriptions_takes_the_logins_enabled_ones(fp: FakeProcess, fake_az: str) -> None:
     register_accounts(fp, fake_az, every=False)  # aaaa, bbbb, cccc: Enabled; dddd Disabled is left out
+    register_accounts(fp, fake_az, every=True)
     two_subscriptions(fp, fake_az)
     fp.register(list_argv(fake_az, sub=LOCKED), stderr=FORBIDDEN, returncode=1)
     result = run("server", "list", "--all-subscriptions")
     assert result.exit_code == 4, result.stderr
+    assert (
+        "not in scope: subscription azpe-sandbox-disabled (00000000-0000-0000-0000-00000000dddd) is Disabled"
+        in (result.stderr)
+    )
     assert [(r["subscription"], r["name"], r["connections"]["Pending"]) for r in records(result)] == [
         (SUB, "pg-orders", 1),
         (APPS, "pg-apps", 2),
@@ -262,7 +267,7 @@ def test_the_prompt_says_whose_each_endpoint_is_and_counts_them(
     assert f"  pg-apps/{OWN_PE} (Pending)  [own]\n" in err
     assert f"  pg-orders/{PE1} (Pending)  [foreign]\n" in err
     assert "azpe: endpoints: 1 own, 2 foreign\n" in err
-    assert "1 of them are endpoints of your own subscriptions" in err
+    assert "azpe: warning: 1 of them is an endpoint of your own subscriptions\n" in err
     assert not [c for c in fp.calls if "reject" in c]
 
 
@@ -350,6 +355,7 @@ def test_enforce_plans_over_every_subscription_and_reports_the_unreadable(
     policy = tmp_path / "policy.toml"
     policy.write_text(POLICY, encoding="utf-8")
     register_accounts(fp, fake_az, every=False)
+    register_accounts(fp, fake_az, every=True)
     two_subscriptions(fp, fake_az)
     fp.register(list_argv(fake_az, sub=LOCKED), stderr=FORBIDDEN, returncode=1)
     result = run("enforce", "--policy", str(policy), "--all-subscriptions", "--check")
@@ -487,6 +493,89 @@ def test_an_owner_filter_whose_owners_cannot_be_listed_fails(fp: FakeProcess, fa
 
 def test_all_subscriptions_of_a_login_without_enabled_ones_is_an_error(fp: FakeProcess, fake_az: str) -> None:
     fp.register(account_list_argv(fake_az, every=False), stdout="[]")
+    fp.register(account_list_argv(fake_az, every=True), stdout="[]")
     result = run("server", "list", "--all-subscriptions")
     assert result.exit_code == 4
-    assert "no Enabled subscription" in result.stderr
+    assert "no usable subscription" in result.stderr
+
+
+def test_all_subscriptions_takes_a_warned_one_too(fp: FakeProcess, fake_az: str) -> None:
+    """az account list shows Enabled subscriptions only; a Warned one (a billing warning)
+    still takes writes, and is in scope: it comes from az account list --all."""
+    every = json.loads(recorded("account-list-all")["stdout"])
+    for account in every:
+        if account["id"] == APPS:
+            account["state"] = "Warned"
+    enabled = [a for a in every if a["state"] == "Enabled"]
+    fp.register(account_list_argv(fake_az, every=False), stdout=json.dumps(enabled))
+    fp.register(account_list_argv(fake_az, every=True), stdout=json.dumps(every))
+    two_subscriptions(fp, fake_az)
+    fp.register(list_argv(fake_az, sub=LOCKED), stdout="[]")
+    result = run("server", "list", "--all-subscriptions")
+    assert result.exit_code == 0, result.stderr
+    assert [r["name"] for r in records(result)] == ["pg-orders", "pg-apps"]
+
+
+def test_an_ambiguous_endpoint_name_writes_nothing_at_all(fp: FakeProcess, fake_az: str) -> None:
+    """Invalid input is exit 2 with nothing run, also when it shows only on reading."""
+    twin = "pe-foreign.44444444-4444-4444-4444-444444444444"
+    fp.register(show_argv(fake_az), stdout=dumps(server_json([conn(PE1), conn(twin), conn(PE2)])))
+    result = run("reject", "-g", RG, "-s", "pg-orders", "-n", "pe-foreign", "-n", PE2, "-o", "json")
+    assert result.exit_code == 2, result.stderr
+    assert {r["name"]: r["action"] for r in records(result)} == {"pe-foreign": "failed", PE2: "skipped"}
+    assert not [c for c in fp.calls if "reject" in c]
+
+
+def test_a_writes_report_of_an_unread_subscription_feeds_back_as_nothing(
+    fp: FakeProcess, fake_az: str
+) -> None:
+    unread = {"id": f"/subscriptions/{LOCKED}", "subscription": LOCKED, "action": "failed", "error": {}}
+    target = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.DBforPostgreSQL/flexibleServers/"
+    report = [unread, {"id": f"{target}pg-orders/privateEndpointConnections/{PE1}", "action": "planned"}]
+    fp.register(show_argv(fake_az, sub=SUB), stdout=dumps(server_json([conn(PE1)])))
+    result = run("reject", "--id", "-", "--dry-run", stdin=json.dumps(report))
+    assert result.exit_code == 0, result.stderr
+    assert [r["name"] for r in records(result)] == [PE1]
+    assert "stdin line 1: skipped: a subscription that was not read" in result.stderr
+
+
+def test_endpoint_globs_match_the_connection_name_too_and_bad_globs_are_refused(
+    fp: FakeProcess, fake_az: str
+) -> None:
+    fp.register(list_argv(fake_az), stdout=servers(SUB, ("pg-orders", [conn(PE1), conn(PE2)])))
+    result = run("list", "--endpoint", PE2)  # the full name, as the table shows it
+    assert [r["name"] for r in records(result)] == [PE2]
+    bad = run("list", "--endpoint", "pe-[x")
+    assert bad.exit_code == 2 and "invalid --endpoint" in bad.stderr
+
+
+def test_tables_over_several_subscriptions_say_which_subscription(fp: FakeProcess, fake_az: str) -> None:
+    two_subscriptions(fp, fake_az)
+    result = run("server", "list", "--subscription", SUB, "--subscription", APPS, "-o", "table")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:2] == ["Name", "Subscription"]
+    assert lines[2].split()[:2] == ["pg-orders", SUB] and lines[3].split()[:2] == ["pg-apps", APPS]
+
+
+def test_a_query_naming_the_owner_gets_it(fp: FakeProcess, fake_az: str) -> None:
+    fp.register(list_argv(fake_az), stdout=servers(SUB, ("pg-orders", [conn(PE1)])))
+    register_accounts(fp, fake_az)
+    result = run("list", "--query", "[].[name, owner]", "-o", "tsv")
+    assert result.stdout == f"{PE1}\tforeign\n"
+
+
+def test_the_prompt_names_what_the_lock_out_guard_refuses_before_the_answer(
+    fp: FakeProcess, fake_az: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    guarded = json.loads(servers(SUB, ("pg-orders", [conn(PE1, "Approved")])))  # its last Approved
+    other = json.loads(servers(SUB, ("pg-other", [conn(PE2, server="pg-other")])))
+    fp.register(list_argv(fake_az, rg=RG), stdout=dumps(guarded + other))
+    register_accounts(fp, fake_az)
+    monkeypatch.setattr(sys, "stdin", TerminalInput("n\n"))
+    with pytest.raises(SystemExit) as done:
+        app(["reject", "-g", RG, "--status", "Approved", "--status", "Pending"], prog_name="azpe")
+    _out, err = capsys.readouterr()
+    assert done.value.code == 6
+    refused = f"azpe: refused by the lock-out guard (not written): pg-orders/{PE1}\n"
+    assert refused in err and err.index(refused) < err.index("[y/N]")

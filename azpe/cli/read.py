@@ -36,7 +36,7 @@ from azpe.options import (
     text,
 )
 from azpe.reads import ScopeRead, read_scope, select
-from azpe.render import CONNECTION_COLUMNS, SERVER_COLUMNS
+from azpe.render import CONNECTION_COLUMNS, SERVER_COLUMNS, with_subscription
 from azpe.retry import reader
 from azpe.targets import build_endpoint_filter, build_scope, normalise_statuses
 
@@ -91,7 +91,8 @@ def server_list(
     session = open_session(common)
     found = read_scope(session.client, scope, read=reader())
     _report_unreadable(found)
-    session.emit([s.to_record() for s in found.servers], SERVER_COLUMNS)
+    columns = with_subscription(SERVER_COLUMNS) if scope.several_subscriptions else SERVER_COLUMNS
+    session.emit([s.to_record() for s in found.servers], columns)
     _exit_for(found)
 
 
@@ -137,9 +138,15 @@ def list_connections(
         found = read_scope(session.client, scope, read=reader())
     _report_unreadable(found)
     chosen = select(found.servers, wanted or None, endpoints, labels.owners)
-    shows_owner = common.output == "table" or endpoints.owner is not None
-    session.emit([_with_owner(c, labels if shows_owner else None) for c in chosen], CONNECTION_COLUMNS)
+    shows_owner = common.output == "table" or endpoints.owner is not None or _asks_owner(common)
+    columns = with_subscription(CONNECTION_COLUMNS) if scope.several_subscriptions else CONNECTION_COLUMNS
+    session.emit([_with_owner(c, labels if shows_owner else None) for c in chosen], columns)
     _exit_for(found)
+
+
+def _asks_owner(common: Common) -> bool:
+    """A --query that names the owner field: determine it (one az account list --all)."""
+    return common.query is not None and "owner" in common.query
 
 
 def _with_owner(connection: Connection, labels: OwnerLabels | None) -> dict[str, Any]:
@@ -189,7 +196,7 @@ def show_connection(
     connection = found.find(target.name)
     if connection is None:
         raise found.missing(target.name)
-    labels = OwnerLabels(session) if common.output == "table" else None
+    labels = OwnerLabels(session) if common.output == "table" or _asks_owner(common) else None
     session.emit(_with_owner(connection, labels), CONNECTION_COLUMNS)
 
 

@@ -56,7 +56,7 @@ from azpe.outcomes import Outcome, TargetResult
 from azpe.planning import Plan
 from azpe.progress import ServerProgress
 from azpe.reads import signed_in
-from azpe.render import RESULT_COLUMNS, apply_query
+from azpe.render import RESULT_COLUMNS, apply_query, with_subscription
 from azpe.run_options import BUSY_TIMEOUT, RunOptions
 from azpe.targets import STDIN, build_endpoint_filter, build_selection, stdin_text
 from azpe.writes import WriteReport, WriteRequest, run_write
@@ -74,8 +74,10 @@ class RunReporter:
         self, session: Session, audit: AuditLog | None = None,
         extra: Callable[[TargetResult], dict[str, Any]] = lambda _r: {},
         owners: OwnerLabels | None = None,
+        columns: tuple[str, ...] = RESULT_COLUMNS,
     ) -> None:  # fmt: skip
         self.session = session
+        self.columns = columns
         self.audit = audit
         self.extra = extra
         self.owners = owners  # None: whose each endpoint is stays unasked (one az call saved)
@@ -134,7 +136,7 @@ class RunReporter:
         """Print results; a --query that fails on them now (after writes) is reported, and
         neither stops the run nor changes its exit code: the writes' own code stands."""
         try:
-            self.session.emit(data, RESULT_COLUMNS)
+            self.session.emit(data, self.columns)
         except UsageError as exc:
             report_error(exc, prefix=f"{what}: ")
 
@@ -232,9 +234,12 @@ def _confirm_on_terminal(owners: OwnerLabels) -> Callable[[Plan], bool]:
         endpoints = ", ".join(f"{counted[o]} {o}" for o in (OWN, FOREIGN, "owner unknown") if counted[o])
         typer.echo(f"azpe: endpoints: {endpoints}", err=True)
         if counted[OWN] and plan.action.removes_access:
-            typer.echo(
-                f"azpe: warning: {counted[OWN]} of them are endpoints of your own subscriptions", err=True
-            )
+            own = "1 of them is an endpoint" if counted[OWN] == 1 else f"{counted[OWN]} of them are endpoints"
+            typer.echo(f"azpe: warning: {own} of your own subscriptions", err=True)
+        writing = {i.target.key for i in plan.writes}
+        for item in (g for g in plan.guarded if g.target.key not in writing):  # named now, not after
+            where = visible(f"{item.target.server.name}/{item.target.name}")
+            typer.echo(f"azpe: refused by the lock-out guard (not written): {where}", err=True)
         # Read the answer ourselves: end of input declines (exit 6), Ctrl-C interrupts (130);
         # either way the prompt's line is ended, so that what follows starts on a line of its own.
         sys.stderr.write(f"{plan.action.value.capitalize()} them on {len(servers)} server(s)? [y/N] ")
@@ -328,10 +333,15 @@ def _write_command(action: Action, short: str, summary: str, epilog: str) -> Non
         )
         labels = OwnerLabels(session, own)
         asks = needs_confirmation and not (yes or dry_run)
-        # Whose endpoints (one az account list --all): for the prompt and an --owner filter.
-        shows_owner = asks or selection.endpoints.owner is not None
+        # Whose endpoints (one az account list --all): for the prompt and an --owner filter
+        # (and for the dry run of a --status selection: the review before a bulk write).
+        reviews = dry_run and bool(selection.statuses)
+        shows_owner = (
+            asks or reviews or selection.endpoints.owner is not None or "owner" in (common.query or "")
+        )
         audit = open_audit(audit_log, session, action.value, dry_run=dry_run)
-        reporter = RunReporter(session, audit, owners=labels if shows_owner else None)
+        columns = with_subscription(RESULT_COLUMNS) if scope.several_subscriptions else RESULT_COLUMNS
+        reporter = RunReporter(session, audit, owners=labels if shows_owner else None, columns=columns)
         ask = _confirm_on_terminal(labels) if asks else (lambda _plan: True)
         report = reporter.run(
             lambda: run_write(
