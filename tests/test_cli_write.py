@@ -347,6 +347,7 @@ def test_status_selection_needs_yes_without_a_terminal(fp: FakeProcess, fake_az:
 
 
 def test_status_selection_rejects_every_pending_connection(fp: FakeProcess, fake_az: str) -> None:
+    register_accounts(fp, fake_az)  # a bulk write says whose each endpoint is
     fp.register(show_argv(fake_az), stdout=pending_server())
     fp.register(write_argv(fake_az, "reject", PE1, sub=SUB), stdout=dumps(connection_raw(PE1)))
     fp.register(write_argv(fake_az, "reject", PE2, sub=SUB), stdout=dumps(connection_raw(PE2)))
@@ -354,11 +355,12 @@ def test_status_selection_rejects_every_pending_connection(fp: FakeProcess, fake
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 2
-    assert len(fp.calls) == 3  # one read, two writes: a reject needs no read between them
+    assert len(fp.calls) == 4  # one read, whose endpoints, two writes: no read between the rejects
     assert "2 rejected" in result.stderr
 
 
 def test_ids_from_stdin_as_json_lines(fp: FakeProcess, fake_az: str) -> None:
+    register_accounts(fp, fake_az)  # a bulk write says whose each endpoint is
     fp.register(show_argv(fake_az, sub=SUB), stdout=pending_server())
     fp.register(write_argv(fake_az, "reject", PE1, sub=SUB), stdout=dumps(connection_raw(PE1)))
     stdin = f'# from azpe list\n{{"id": "{connection_id(PE1)}", "status": "Pending"}}\n\n'
@@ -538,6 +540,7 @@ def test_an_empty_resource_group_is_named_as_the_problem(fp: FakeProcess, fake_a
 
 def test_azpes_default_json_output_feeds_a_write_on_stdin(fp: FakeProcess, fake_az: str) -> None:
     """``azpe list ... | azpe reject --id -``: list's default output is a pretty JSON array."""
+    register_accounts(fp, fake_az)  # a bulk write says whose each endpoint is
     fp.register(show_argv(fake_az), stdout=pending_server())
     listed = run("list", "-g", "rg-data", "-s", "pg-orders", "--status", "Pending")
     assert listed.stdout.startswith("[\n  {")
@@ -568,6 +571,7 @@ def test_an_empty_stdin_is_nothing_to_do(
 
 
 def test_an_empty_stdin_with_other_targets_runs_those(fp: FakeProcess, fake_az: str) -> None:
+    register_accounts(fp, fake_az)  # a bulk write says whose each endpoint is
     fp.register(show_argv(fake_az, sub=SUB), stdout=pending_server())
     result = run("reject", "--id", "-", "--id", connection_id(PE1), "--dry-run", stdin="")
     assert result.exit_code == 0, result.stderr
@@ -854,6 +858,7 @@ def test_the_write_names_the_connection_by_its_validated_id_not_azs_name_field(
 ) -> None:
     """A connection's `name` as az prints it is chosen by whoever created the endpoint; the
     write's --name comes from the connection's ID, which azpe validates."""
+    register_accounts(fp, fake_az)  # a bulk write says whose each endpoint is
     real = "pe-x.55555555-5555-5555-5555-555555555555"
     fp.register(show_argv(fake_az), stdout=hostile_server())
     fp.register(write_argv(fake_az, "reject", PE1, sub=SUB), stdout=dumps(connection_raw(PE1)))

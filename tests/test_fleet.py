@@ -237,6 +237,7 @@ def test_reject_foreign_pending_across_subscriptions_leaves_own_endpoints(
 def test_a_write_over_subscriptions_reports_the_unreadable_one_in_its_results(
     fp: FakeProcess, fake_az: str
 ) -> None:
+    register_accounts(fp, fake_az)  # a bulk write says whose each endpoint is
     fp.register(list_argv(fake_az, sub=SUB), stdout=servers(SUB, ("pg-orders", [conn(PE1, "Rejected")])))
     fp.register(list_argv(fake_az, sub=LOCKED), stderr=FORBIDDEN, returncode=1)
     result = run("reject", "--subscription", SUB, "--subscription", LOCKED, "--status", "Rejected", "--yes")
@@ -416,6 +417,7 @@ def test_a_write_in_a_disabled_subscription_fails_once_not_waited_for_as_busy(
 def test_the_audit_trail_says_a_subscription_was_not_read(
     fp: FakeProcess, fake_az: str, tmp_path: Any
 ) -> None:
+    register_accounts(fp, fake_az)  # a bulk write says whose each endpoint is
     account = {"user": {"name": "dba@example.com", "type": "user"}, "tenantId": "t"}
     fp.register([fake_az, "account", "show", "--only-show-errors", "-o", "json"], stdout=dumps(account))
     fp.register(list_argv(fake_az, sub=SUB), stdout=servers(SUB, ("pg-orders", [conn(PE1, "Rejected")])))
@@ -529,6 +531,7 @@ def test_an_ambiguous_endpoint_name_writes_nothing_at_all(fp: FakeProcess, fake_
 def test_a_writes_report_of_an_unread_subscription_feeds_back_as_nothing(
     fp: FakeProcess, fake_az: str
 ) -> None:
+    register_accounts(fp, fake_az)  # a bulk write says whose each endpoint is
     unread = {"id": f"/subscriptions/{LOCKED}", "subscription": LOCKED, "action": "failed", "error": {}}
     target = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.DBforPostgreSQL/flexibleServers/"
     report = [unread, {"id": f"{target}pg-orders/privateEndpointConnections/{PE1}", "action": "planned"}]
@@ -579,3 +582,16 @@ def test_the_prompt_names_what_the_lock_out_guard_refuses_before_the_answer(
     assert done.value.code == 6
     refused = f"azpe: refused by the lock-out guard (not written): pg-orders/{PE1}\n"
     assert refused in err and err.index(refused) < err.index("[y/N]")
+
+
+def test_a_bulk_reject_without_a_prompt_still_warns_of_own_endpoints(fp: FakeProcess, fake_az: str) -> None:
+    fp.register(
+        list_argv(fake_az, sub=APPS), stdout=servers(APPS, ("pg-apps", [own(conn(OWN_PE, server="pg-apps"))]))
+    )
+    register_accounts(fp, fake_az)
+    result = run("reject", "--subscription", APPS, "--status", "Pending", "--yes", "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    assert f"azpe: warning: reject takes 1 endpoint(s) of your own subscriptions: pg-apps/{OWN_PE}\n" in (
+        result.stderr
+    )
+    assert [r["owner"] for r in records(result)] == ["own"]

@@ -19,6 +19,7 @@ from azpe.errors import UsageError
 from azpe.targets import build_scope
 from tests.azsamples import SUB, conn, connection_id, dumps, server_json
 from tests.clihelp import run, show_argv, write_argv
+from tests.fleethelp import register_accounts
 
 PE1 = "pe-foreign.11111111-1111-1111-1111-111111111111"
 ACCOUNT = ["account", "show", "--only-show-errors", "-o", "json"]
@@ -47,6 +48,7 @@ def test_stdin_that_is_not_utf8_is_invalid_input(fp: FakeProcess, fake_az: str) 
 
 
 def test_a_byte_order_mark_on_stdin_is_not_part_of_the_first_id(fp: FakeProcess, fake_az: str) -> None:
+    register_accounts(fp, fake_az)  # a bulk write says whose each endpoint is
     fp.register(show_argv(fake_az, sub=SUB), stdout=dumps(server_json([conn(PE1)])))
     stdin = "\ufeff" + connection_id(PE1) + "\r\n"  # as PowerShell and Notepad write it
     result = run("reject", "--id", "-", "--dry-run", stdin=stdin)

@@ -61,6 +61,8 @@ from azpe.run_options import BUSY_TIMEOUT, RunOptions
 from azpe.targets import STDIN, build_endpoint_filter, build_selection, stdin_text
 from azpe.writes import WriteReport, WriteRequest, run_write
 
+SHOWN_OWN = 5  # own endpoints named in the warning, at most
+
 
 class RunReporter:
     """Everything a write run tells the user and the audit log, as it happens.
@@ -81,6 +83,7 @@ class RunReporter:
         self.audit = audit
         self.extra = extra
         self.owners = owners  # None: whose each endpoint is stays unasked (one az call saved)
+        self.warns_own = False  # say so on stderr when a bulk write takes own endpoints
         self.streaming = session.output == "jsonl"
         self.streamed: set[tuple[str, ...]] = set()  # targets whose result was printed
         self.progress = ServerProgress(streaming=self.streaming)
@@ -116,12 +119,30 @@ class RunReporter:
 
     def on_plan(self, plan: Plan) -> None:
         self._check_query(plan)  # before anything is audited or written
+        if self.warns_own:
+            self._warn_own(plan)
         for unreadable in plan.unreadable:  # the other subscriptions go on
             report_error(unreadable.error, prefix=f"subscription {unreadable.subscription}: ")
             if self.streaming:
                 self._print(unreadable.to_record(), f"subscription {unreadable.subscription}")
         if self.audit is not None:
             self.audit.decisions(plan)
+
+    def _warn_own(self, plan: Plan) -> None:
+        """Without a prompt (--yes, a pipeline), a bulk reject or delete still says on stderr
+        when it takes endpoints of your own subscriptions (a DR endpoint: Rejected is final)."""
+        if self.owners is None or not plan.action.removes_access or self.declined is not None:
+            return
+        own = [w for w in plan.writes if self.owners.of(w.connection) == OWN]
+        if not own:
+            return
+        shown = ", ".join(visible(f"{w.target.server.name}/{w.target.name}") for w in own[:SHOWN_OWN])
+        more = f" and {len(own) - SHOWN_OWN} more" if len(own) > SHOWN_OWN else ""
+        typer.echo(
+            f"azpe: warning: {plan.action.value} takes {len(own)} endpoint(s) of your own subscriptions: "
+            f"{shown}{more}",
+            err=True,
+        )
 
     def _check_query(self, plan: Plan) -> None:
         """A --query that fails on the records this run will print fails now (exit 2, nothing
@@ -340,8 +361,11 @@ def _write_command(action: Action, short: str, summary: str, epilog: str) -> Non
             asks or reviews or selection.endpoints.owner is not None or "owner" in (common.query or "")
         )
         audit = open_audit(audit_log, session, action.value, dry_run=dry_run)
+        bulk = bool(selection.statuses) or reads_stdin  # whose: asked for every bulk write
+        shows_owner = shows_owner or bulk
         columns = with_subscription(RESULT_COLUMNS) if scope.several_subscriptions else RESULT_COLUMNS
         reporter = RunReporter(session, audit, owners=labels if shows_owner else None, columns=columns)
+        reporter.warns_own = bulk and not asks  # the prompt says it itself
         ask = _confirm_on_terminal(labels) if asks else (lambda _plan: True)
         report = reporter.run(
             lambda: run_write(
