@@ -442,6 +442,15 @@ class OwnerLabels:
     def owners(self) -> Owners:
         return self._owners.get()
 
+    def prefetch(self) -> None:
+        """Start ``az account list --all`` now, beside the reads, so that the answer is there
+        when the plan needs it (its error, if any, is kept for the first asker)."""
+        threading.Thread(target=self._try, name="azpe-owners", daemon=True).start()
+
+    def _try(self) -> None:
+        with contextlib.suppress(Exception):
+            self._owners.get()
+
     def of(self, connection: Connection | None) -> str | None:
         if connection is None:
             return None

@@ -132,13 +132,15 @@ def list_connections(
     own = organisation_of(organisation)
     session = open_session(common)
     labels = OwnerLabels(session, own)
+    shows_owner = common.output == "table" or endpoints.owner is not None or _asks_owner(common)
+    if shows_owner:
+        labels.prefetch()  # beside the reads
     if scope.server is not None:
         found = ScopeRead([session.read_server(scope.server)])
     else:
         found = read_scope(session.client, scope, read=reader())
     _report_unreadable(found)
     chosen = select(found.servers, wanted or None, endpoints, labels.owners)
-    shows_owner = common.output == "table" or endpoints.owner is not None or _asks_owner(common)
     columns = with_subscription(CONNECTION_COLUMNS) if scope.several_subscriptions else CONNECTION_COLUMNS
     session.emit([_with_owner(c, labels if shows_owner else None) for c in chosen], columns)
     _exit_for(found)

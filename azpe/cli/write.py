@@ -366,6 +366,8 @@ def _write_command(action: Action, short: str, summary: str, epilog: str) -> Non
         columns = with_subscription(RESULT_COLUMNS) if scope.several_subscriptions else RESULT_COLUMNS
         reporter = RunReporter(session, audit, owners=labels if shows_owner else None, columns=columns)
         reporter.warns_own = bulk and not asks  # the prompt says it itself
+        if shows_owner:
+            labels.prefetch()
         ask = _confirm_on_terminal(labels) if asks else (lambda _plan: True)
         report = reporter.run(
             lambda: run_write(
