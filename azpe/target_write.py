@@ -58,11 +58,13 @@ FRESH_SECONDS = 15.0
 @dataclass(frozen=True)
 class Look:
     """A read of a server: when it was made (monotonic seconds), and whether a write on the
-    server was started after it (then it does not show the server's current operation)."""
+    server was started after it (then it does not show the server's current operation) and
+    when that write's az returned (a read started later does show it)."""
 
     server: Server
     at: float
     predates_write: bool = False
+    written_at: float | None = None
 
     @classmethod
     def now(cls, server: Server) -> Look:
@@ -77,8 +79,8 @@ class GroupLooks:
     before the start pace reached their server): one ``flexible-server list -g RG`` serves
     every server of the group, and the targets asking at once share that one az call -
     instead of one ``show`` per server. A look taken this way is never "a read by this
-    target" (the lock-out guard takes its own), and is used only while no write on the server
-    came after the target's last look (then it may predate the write)."""
+    target" (the lock-out guard takes its own); after a write on the server, only a group
+    read started once that write's az had returned serves (an earlier one predates it)."""
 
     REUSE_SECONDS = FRESH_SECONDS / 2  # a group read younger than this serves a new asker
 
@@ -283,7 +285,7 @@ class _TargetRun:
                 return self._busy(found.connection, exc.code)
             if action is not Action.DELETE and holds(action, written):
                 # The write's own output shows it; the server may still be busy with it.
-                self.look = replace(self.look, predates_write=True)
+                self.look = replace(self.look, predates_write=True, written_at=time.monotonic())
                 return _Step(_End.DONE, self.look, written)
             self.took_no_effect = True
             self.needs_read = True  # verify at once
@@ -307,12 +309,14 @@ class _TargetRun:
         return removes and connection is not None and connection.status == "Approved"
 
     def _read_again(self) -> None:
-        """A fresh look: from a group read when the one at hand is merely old and no write on
-        the server came after it, else the server's own read (then a read by this target)."""
+        """A fresh look: from a group read when the one at hand is merely old - a group read
+        started after it, and after the last write on the server returned -, else the
+        server's own read (then a read by this target)."""
         ref = self.item.target.server
         shared = None
-        if self.only_old and not self.look.predates_write:
-            shared = self.w.groups.look(ref, newer_than=self.look.at)
+        written_at = self.look.written_at
+        if self.only_old and (not self.look.predates_write or written_at is not None):
+            shared = self.w.groups.look(ref, newer_than=max(self.look.at, written_at or 0.0))
         if shared is not None:
             self.look, self.read_here = shared, False
         else:

@@ -27,6 +27,7 @@ from azpe.outcomes import Outcome, TargetResult
 from azpe.planning import Plan, build_plan
 from azpe.retry import reader
 from azpe.run_options import RunOptions
+from azpe.target_write import Look, TargetWrite
 from azpe.targets import Scope, Selection
 from tests.azsamples import RG, SUB, conn, connection_raw, dumps, network_error, server_json
 from tests.clihelp import list_argv, show_argv, write_argv
@@ -644,3 +645,44 @@ def test_an_old_plan_before_removing_an_approved_connection_takes_the_servers_ow
     _, results = run(client, plan)
     assert results[PE1].outcome is Outcome.REJECTED
     assert fp.call_count(show(fake_az)) == 1  # the guard's own read, just before the write
+
+
+class _Clock:
+    """``azpe.target_write``'s view of time: stands still until a test moves it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_after_a_write_an_old_look_is_renewed_by_a_group_read_made_after_it(
+    fp: FakeProcess, fake_az: str, client: AzClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server's second target: its look predates the first write, and the first write
+    took long (its look is old). A group read started after that write's az returned serves
+    it - never the one from before the write - and no server read is needed."""
+    clock = _Clock()
+    monkeypatch.setattr("azpe.target_write.time", clock)
+    monkeypatch.setattr("azpe.target_write.GroupLooks.REUSE_SECONDS", 3600.0)  # reuse if allowed
+    srv = server()
+    plan = plan_for(Action.REJECT, [srv], [("pg-a", PE1), ("pg-a", PE2)])
+    old = Look(srv, clock.now - 3600)  # the plan's read, long ago
+
+    def takes_a_minute(process: object) -> None:
+        clock.now += 60
+
+    after_first = f"[{shown(srv, **{PE1: ('Rejected', 'Succeeded')})}]"
+    fp.register(group_list(fake_az), stdout=f"[{shown(srv)}]")
+    fp.register(group_list(fake_az), stdout=after_first)
+    fp.register(
+        write(fake_az, PE1), stdout=dumps(connection_raw(PE1, server="pg-a")), callback=takes_a_minute
+    )
+    fp.register(write(fake_az, PE2), stdout=dumps(connection_raw(PE2, server="pg-a")))
+    writer = TargetWrite(client, Action.REJECT, None, FAST, cancel=threading.Event())
+    first, look = writer.run(plan.writes[0], old)
+    second, _ = writer.run(plan.writes[1], look)
+    assert (first.outcome, second.outcome) == (Outcome.REJECTED, Outcome.REJECTED)
+    calls = [list(c) for c in fp.calls]
+    assert calls == [group_list(fake_az), write(fake_az, PE1), group_list(fake_az), write(fake_az, PE2)]
