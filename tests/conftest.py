@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,3 +29,15 @@ def no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("azpe.retry.DEFAULT_POLL", wait_none())
     monkeypatch.setattr("azpe.retry.BUSY_POLL", wait_none())
     monkeypatch.setattr("azpe.capacity.AZ_START_CPU_SECONDS", 0.0)  # az starts are not paced
+
+
+@pytest.fixture(autouse=True)
+def ctrl_c_reaches_python() -> Iterator[None]:
+    """Ctrl-C is Python's KeyboardInterrupt in every test, however the suite was started: a
+    shell starts a background job with SIGINT ignored, and then ``_thread.interrupt_main``
+    (the unit tests' Ctrl-C) does nothing."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
