@@ -111,8 +111,13 @@ def test_dry_run_writes_nothing_and_prints_each_argv(sandbox: Sandbox) -> None:
     table = sandbox.azpe("reject", "-g", RG, "--status", "Pending", "--dry-run", "-o", "table")
     assert table.code == 0, table
     header, _, *rows = table.stdout.splitlines()
-    assert header.split() == ["Name", "Server", "Action", "Previous", "Status", "Status", "Attempts", "Error"]
-    assert [row.split()[:3] for row in rows] == [[r["name"], r["server"], "planned"] for r in records]
+    # The dry run of a --status selection says whose each endpoint is (the review before a bulk write).
+    assert header.split() == [
+        "Name", "Server", "Owner", "Action", "Previous", "Status", "Status", "Attempts", "Error"
+    ]  # fmt: skip
+    assert [row.split()[:4] for row in rows] == [
+        [r["name"], r["server"], "foreign", "planned"] for r in records
+    ]
 
     approved = sandbox.names("pg-reports", "Approved")[0]
     delete = sandbox.azpe("delete", "-g", RG, "-s", "pg-reports", "-n", approved, "--dry-run", "-o", "jsonl")
