@@ -130,7 +130,10 @@ def test_enforce_apply_waits_out_long_operations(slow: Sandbox, tmp_path: Path) 
 
 def test_the_wait_is_reported_per_target(slow: Sandbox) -> None:
     """Two writes on one server: under ``at-once`` the second waits for the first's operation
-    (az returned before it ended); the wait shows in the record and at -v."""
+    (az returned before it ended); the wait shows in the record and at -v. Operations of 25 s:
+    az's reject returns ~10 s into the first, so the server stays busy long after any delay
+    of a loaded machine in reading it again."""
+    slow.set_timing(slow.em.state.timing, 25.0)
     run = slow.azpe("reject", "-g", "rg-data", "-s", "pg-a", "--status", "Pending", *FLAGS, "-v", timeout=120)
     assert run.code == 0, run
     waited = [r["waitedSeconds"] for r in run.json]
