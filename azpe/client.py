@@ -47,6 +47,8 @@ class AzClient:
         self.runner = runner
         self.subscription = subscription
         self.write_timeout = write_timeout
+        self._accounts: dict[bool, list[Account]] = {}  # az's profile does not change in a run
+        self._accounts_lock = threading.Lock()
 
     @property
     def unreachable(self) -> AzureError | None:
@@ -81,9 +83,13 @@ class AzClient:
 
     def list_accounts(self, *, every: bool) -> list[Account]:
         """The login's subscriptions from az's profile (no request to Azure): Enabled ones of
-        the current cloud, or with ``every`` all of them (``--all``)."""
-        args = ["account", "list", *(["--all"] if every else []), "--only-show-errors"]
-        return parse_accounts(self.runner.run_json(args))
+        the current cloud, or with ``every`` all of them (``--all``). Read once per run: the
+        scope (``--all-subscriptions``) and whose endpoints (``--owner``, tables) both ask."""
+        with self._accounts_lock:
+            if every not in self._accounts:
+                args = ["account", "list", *(["--all"] if every else []), "--only-show-errors"]
+                self._accounts[every] = parse_accounts(self.runner.run_json(args))
+            return list(self._accounts[every])
 
     def list_servers(self, resource_group: str | None, subscription: str | None = None) -> list[Server]:
         args = ["postgres", "flexible-server", "list"]

@@ -595,3 +595,16 @@ def test_a_bulk_reject_without_a_prompt_still_warns_of_own_endpoints(fp: FakePro
         result.stderr
     )
     assert [r["owner"] for r in records(result)] == ["own"]
+
+
+def test_the_logins_subscriptions_are_read_once_for_the_scope_and_the_owners(
+    fp: FakeProcess, fake_az: str
+) -> None:
+    register_accounts(fp, fake_az, every=False, occurrences=2)
+    register_accounts(fp, fake_az, every=True, occurrences=2)
+    two_subscriptions(fp, fake_az)
+    fp.register(list_argv(fake_az, sub=LOCKED), stdout="[]")
+    result = run("list", "--all-subscriptions", "--owner", "foreign", "-o", "table")
+    assert result.exit_code == 0, result.stderr
+    assert fp.call_count(account_list_argv(fake_az, every=True)) == 1  # the scope's and the owners'
+    assert fp.call_count(account_list_argv(fake_az, every=False)) == 1

@@ -14,7 +14,7 @@ import sys
 import threading
 import traceback
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
@@ -36,7 +36,7 @@ from azpe.ids import ServerRef, validate_subscription
 from azpe.models import Connection, Server
 from azpe.options import READ_TIMEOUT, WRITE_TIMEOUT, AzPath, Output, Query, Subscription, Timeout, Verbose
 from azpe.policy import load_policy
-from azpe.reads import ServerReader, load_owners
+from azpe.reads import ServerReader, Unreadable, load_owners
 from azpe.render import (
     apply_query,
     check_format,
@@ -205,6 +205,12 @@ def report_error(exc: AzpeError, prefix: str = "") -> None:
             typer.echo(f"azpe: detail: {visible(line)}", err=True)
 
 
+def report_unreadable(unreadable: Iterable[Unreadable]) -> None:
+    """One error line per subscription of the scope that could not be read."""
+    for each in unreadable:
+        report_error(each.error, prefix=f"subscription {each.subscription}: ")
+
+
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to ``sys.stderr`` as it is at each record (the progress display redirects it,
     to print the line above itself)."""
@@ -347,6 +353,11 @@ class Common:
     az: str | None
     verbose: int
     timeout: float | None
+
+    @property
+    def asks_owner(self) -> bool:
+        """A --query that names the owner field: determine it (one az account list --all)."""
+        return self.query is not None and "owner" in self.query
 
     @property
     def subscription(self) -> str | None:

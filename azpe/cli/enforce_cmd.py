@@ -15,7 +15,7 @@ from azpe.cli.app import (
     examples,
     handle_errors,
     open_session,
-    report_error,
+    report_unreadable,
     scope_of,
     with_common_options,
 )
@@ -131,8 +131,7 @@ def enforce(
         return
 
     found = _read_scope(session, scope, refs, concurrency, read)
-    for unreadable in found.unreadable:
-        report_error(unreadable.error, prefix=f"subscription {unreadable.subscription}: ")
+    report_unreadable(found.unreadable)
     in_scope = found.servers
     decisions = decide_all(rules, in_scope, force=force)
     for line in warning_lines(decisions, unused_rules(rules, in_scope)):

@@ -14,7 +14,7 @@ from azpe.cli.app import (
     handle_errors,
     open_session,
     organisation_of,
-    report_error,
+    report_unreadable,
     scope_of,
     server_app,
     with_common_options,
@@ -90,7 +90,7 @@ def server_list(
     scope = scope_of(common, resource_group, all_subscriptions=all_subscriptions, shard=shard)
     session = open_session(common)
     found = read_scope(session.client, scope, read=reader())
-    _report_unreadable(found)
+    report_unreadable(found.unreadable)
     columns = with_subscription(SERVER_COLUMNS) if scope.several_subscriptions else SERVER_COLUMNS
     session.emit([s.to_record() for s in found.servers], columns)
     _exit_for(found)
@@ -132,23 +132,18 @@ def list_connections(
     own = organisation_of(organisation)
     session = open_session(common)
     labels = OwnerLabels(session, own)
-    shows_owner = common.output == "table" or endpoints.owner is not None or _asks_owner(common)
+    shows_owner = common.output == "table" or endpoints.owner is not None or common.asks_owner
     if shows_owner:
         labels.prefetch()  # beside the reads
     if scope.server is not None:
         found = ScopeRead([session.read_server(scope.server)])
     else:
         found = read_scope(session.client, scope, read=reader())
-    _report_unreadable(found)
+    report_unreadable(found.unreadable)
     chosen = select(found.servers, wanted or None, endpoints, labels.owners)
     columns = with_subscription(CONNECTION_COLUMNS) if scope.several_subscriptions else CONNECTION_COLUMNS
     session.emit([_with_owner(c, labels if shows_owner else None) for c in chosen], columns)
     _exit_for(found)
-
-
-def _asks_owner(common: Common) -> bool:
-    """A --query that names the owner field: determine it (one az account list --all)."""
-    return common.query is not None and "owner" in common.query
 
 
 def _with_owner(connection: Connection, labels: OwnerLabels | None) -> dict[str, Any]:
@@ -156,11 +151,6 @@ def _with_owner(connection: Connection, labels: OwnerLabels | None) -> dict[str,
     filter: one ``az account list --all``, else saved)."""
     record = connection.to_record()
     return record if labels is None else record | {"owner": labels.of(connection)}
-
-
-def _report_unreadable(found: ScopeRead) -> None:
-    for unreadable in found.unreadable:
-        report_error(unreadable.error, prefix=f"subscription {unreadable.subscription}: ")
 
 
 def _exit_for(found: ScopeRead) -> None:
@@ -198,7 +188,7 @@ def show_connection(
     connection = found.find(target.name)
     if connection is None:
         raise found.missing(target.name)
-    labels = OwnerLabels(session) if common.output == "table" or _asks_owner(common) else None
+    labels = OwnerLabels(session) if common.output == "table" or common.asks_owner else None
     session.emit(_with_owner(connection, labels), CONNECTION_COLUMNS)
 
 

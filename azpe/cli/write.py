@@ -23,6 +23,7 @@ from azpe.cli.app import (
     open_session,
     organisation_of,
     report_error,
+    report_unreadable,
     scope_of,
     with_common_options,
 )
@@ -121,10 +122,9 @@ class RunReporter:
         self._check_query(plan)  # before anything is audited or written
         if self.warns_own:
             self._warn_own(plan)
-        for unreadable in plan.unreadable:  # the other subscriptions go on
-            report_error(unreadable.error, prefix=f"subscription {unreadable.subscription}: ")
-            if self.streaming:
-                self._print(unreadable.to_record(), f"subscription {unreadable.subscription}")
+        report_unreadable(plan.unreadable)  # the other subscriptions go on
+        for unreadable in plan.unreadable if self.streaming else ():
+            self._print(unreadable.to_record(), f"subscription {unreadable.subscription}")
         if self.audit is not None:
             self.audit.decisions(plan)
 
@@ -357,9 +357,7 @@ def _write_command(action: Action, short: str, summary: str, epilog: str) -> Non
         # Whose endpoints (one az account list --all): for the prompt and an --owner filter
         # (and for the dry run of a --status selection: the review before a bulk write).
         reviews = dry_run and bool(selection.statuses)
-        shows_owner = (
-            asks or reviews or selection.endpoints.owner is not None or "owner" in (common.query or "")
-        )
+        shows_owner = asks or reviews or selection.endpoints.owner is not None or common.asks_owner
         audit = open_audit(audit_log, session, action.value, dry_run=dry_run)
         bulk = bool(selection.statuses) or reads_stdin  # whose: asked for every bulk write
         shows_owner = shows_owner or bulk
