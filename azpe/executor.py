@@ -7,7 +7,9 @@ machine can carry (``azpe.capacity``). A server that is not Ready at
 the start is waited for up to ``wait_ready`` (unless the run is under way and it is busy with
 the run's own operations). What one target needs - the busy wait, retries,
 re-reads and verification - is ``azpe.target_write``'s. After Ctrl-C nothing new starts,
-running az calls get a grace period, then are stopped; every target still gets a result.
+running az calls get a grace period, then are stopped, and what was in flight is re-read;
+every target still gets a result. When reporting a result fails, nothing new starts either,
+but writes already made are seen to their end.
 """
 
 from __future__ import annotations
@@ -48,10 +50,12 @@ class Executor:
         self.client = client
         self.plan = plan
         self.options = options
-        self.cancelled = threading.Event()
+        self.cancelled = threading.Event()  # the run stops: nothing new starts
+        self.interrupt_event = threading.Event()  # Ctrl-C: in-flight writes stop waiting too
         self.writer = TargetWrite(
-            client, plan.action, plan.description, options, cancel=self.cancelled, force=force
-        )
+            client, plan.action, plan.description, options,
+            cancel=self.cancelled, interrupt=self.interrupt_event, force=force,
+        )  # fmt: skip
         self._on_result = on_result
         self._emit_lock = threading.Lock()
         self._results: dict[tuple[str, str], TargetResult] = {}
@@ -120,6 +124,7 @@ class Executor:
         stop them; their targets are re-read. Another Ctrl-C ends the grace at once, and one
         after that stops the re-reads too (they report the outcome as unverified)."""
         self.interrupted = True
+        self.interrupt_event.set()
         self.cancelled.set()
         again = threading.Event()
         with _signals_set(again):  # from here on a Ctrl-C cannot escape half-way
@@ -198,8 +203,9 @@ class Executor:
             try:
                 self._on_result(result)
             except AzpeError as exc:
-                # Reporting failed (the audit log cannot be written): start no further write,
-                # keep every result, and let the caller report the failure.
+                # Reporting failed (the audit log cannot be written): start no further write
+                # (one already made is seen to its end), keep every result, and let the
+                # caller report the failure.
                 self.failure = exc
                 self.cancelled.set()
 

@@ -2,14 +2,14 @@
 
 ``retrying``: exponential backoff with jitter, bounded by attempts and by total time.
 ``polling``: re-run a read until its result is what is wanted, bounded by time.
-Both stop early, and wait no longer, once ``cancel`` is set (Ctrl-C). Waits are injectable so
+Both stop early, and wait no longer, once ``cancel`` is set (Ctrl-C): a ``threading.Event``, or
+anything that answers ``is_set`` and ``wait`` like one (``Cancel``). Waits are injectable so
 tests never sleep: pass ``wait=tenacity.wait_none()``, or set the module defaults.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
@@ -21,7 +21,6 @@ from tenacity import (
     retry_if_result,
     stop_after_attempt,
     stop_after_delay,
-    stop_when_event_set,
     wait_exponential,
     wait_random,
 )
@@ -40,6 +39,14 @@ DEFAULT_POLL: wait_base = wait_exponential(multiplier=1, min=2, max=15)
 BUSY_POLL: wait_base = wait_exponential(multiplier=1, min=1, max=5) + wait_random(0, 0.5)
 
 
+class Cancel(Protocol):
+    """What stops a loop early: ``threading.Event``'s ``is_set`` and ``wait``."""
+
+    def is_set(self) -> bool: ...
+
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
 def is_transient(exc: BaseException) -> bool:
     """Worth another try: throttling, busy, 5xx, network, timeouts, a server becoming ready."""
     return isinstance(exc, TransientError | ServerNotReady)
@@ -56,11 +63,11 @@ def _log_retry(state: RetryCallState) -> None:
     )
 
 
-def _cancellable(stop: Any, cancel: threading.Event | None) -> dict[str, Any]:
+def _cancellable(stop: Any, cancel: Cancel | None) -> dict[str, Any]:
     """Stop at once when ``cancel`` is set, and let it cut a wait short."""
     if cancel is None:
         return {"stop": stop, "sleep": time.sleep}
-    return {"stop": stop | stop_when_event_set(cancel), "sleep": cancel.wait}
+    return {"stop": stop | (lambda _state: cancel.is_set()), "sleep": cancel.wait}
 
 
 def retrying(
@@ -68,7 +75,7 @@ def retrying(
     *,
     max_seconds: float,
     wait: wait_base | None = None,
-    cancel: threading.Event | None = None,
+    cancel: Cancel | None = None,
 ) -> Retrying:
     """At most ``retries`` further attempts after the first, within ``max_seconds`` in all."""
     return Retrying(
@@ -94,7 +101,7 @@ def reader(
     *,
     max_seconds: float = 600.0,
     wait: wait_base | None = None,
-    cancel: threading.Event | None = None,
+    cancel: Cancel | None = None,
 ) -> Reader:
     """Reads retry transient failures like writes do."""
 
@@ -109,7 +116,7 @@ def busy_polling(
     *,
     max_seconds: float,
     wait: wait_base | None = None,
-    cancel: threading.Event | None = None,
+    cancel: Cancel | None = None,
     on_sleep: Callable[[float], None] = lambda _seconds: None,
 ) -> Retrying:
     """``polling`` at the pace of a busy wait; transient failures propagate (they are
@@ -129,7 +136,7 @@ def polling(
     *,
     max_seconds: float,
     wait: wait_base | None = None,
-    cancel: threading.Event | None = None,
+    cancel: Cancel | None = None,
     transient: bool = True,
     on_sleep: Callable[[float], None] = lambda _seconds: None,
 ) -> Retrying:

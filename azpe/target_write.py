@@ -127,7 +127,7 @@ class _End(str, Enum):
     DONE = "done"  # the connection holds the wanted state
     FAILED = "failed"  # it cannot: ``error`` says why
     BUSY = "busy"  # an operation runs: wait, then step again
-    STOPPED = "stopped"  # Ctrl-C: nothing more starts
+    STOPPED = "stopped"  # the run stops: nothing more starts
     OUT_OF_TIME = "out-of-time"  # the busy budget ran out
 
 
@@ -180,17 +180,23 @@ class TargetWrite:
         options: RunOptions,
         *,
         cancel: threading.Event,
+        interrupt: threading.Event | None = None,
         force: bool = False,
     ) -> None:
+        """``cancel``: the run stops - no further write starts, and a target that has not
+        written stops waiting. ``interrupt`` (Ctrl-C; it sets ``cancel`` too): a target that
+        has written stops waiting for its operation as well. Without Ctrl-C - the run's report
+        failed - a write that was made is seen to its end."""
         self.client = client
         self.force = force  # --force: the lock-out guard does not hold this run
         self.action = action
         self.description = description
         self.options = options
         self.cancel = cancel
+        self.interrupt = cancel if interrupt is None else interrupt
         # Reads retry like any read, but stop (and stop waiting) after Ctrl-C.
         self.read = reader(
-            options.retries, max_seconds=options.retry_budget, wait=options.wait, cancel=cancel
+            options.retries, max_seconds=options.retry_budget, wait=options.wait, cancel=self.interrupt
         )
         self.groups = GroupLooks(client, self.read)
 
@@ -202,6 +208,22 @@ class TargetWrite:
             log.info("%s/%s: waited %.1f s for the server's operations", item.target.server.name,
                      item.target.name, result.waited)  # fmt: skip
         return result, run.look
+
+
+class _Stop:
+    """What stops one target's loops (a ``retry.Cancel``): Ctrl-C always; the run's stop
+    until the target has written - a write that was made is seen to its end."""
+
+    def __init__(self, writer: TargetWrite, run: _TargetRun) -> None:
+        self.writer = writer
+        self.run = run
+
+    def is_set(self) -> bool:
+        return self.writer.interrupt.is_set() or (self.writer.cancel.is_set() and not self.run.sent)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        (self.writer.interrupt if self.run.sent else self.writer.cancel).wait(timeout)
+        return self.is_set()
 
 
 class _TargetRun:
@@ -221,13 +243,14 @@ class _TargetRun:
         self.deadline = time.monotonic() + writer.options.busy_timeout
         self.waiting_logged = False
         self.read_here = False  # self.look was read by this target (not the plan or the one before)
+        self.stop = _Stop(writer, self)
 
     # -- the two loops -------------------------------------------------------------------------
 
     def result(self) -> TargetResult:
         options = self.w.options
         retries = retrying(
-            options.retries, max_seconds=options.retry_budget, wait=options.wait, cancel=self.w.cancel
+            options.retries, max_seconds=options.retry_budget, wait=options.wait, cancel=self.stop
         )
         try:
             step = retries(self._until_not_busy)
@@ -240,14 +263,14 @@ class _TargetRun:
             lambda step: step.end is not _End.BUSY,
             max_seconds=max(0.0, self.deadline - time.monotonic()),
             wait=self.w.options.poll,
-            cancel=self.w.cancel,
+            cancel=self.stop,
             on_sleep=self._slept,
         )
         try:
             step: _Step = poller(self._step)
         except RetryError as exc:  # time, or Ctrl-C, ran out while it was busy
             last: _Step = exc.last_attempt.result()
-            end = _End.STOPPED if self.w.cancel.is_set() else _End.OUT_OF_TIME
+            end = _End.STOPPED if self.stop.is_set() else _End.OUT_OF_TIME
             return replace(last, end=end)
         return step
 
@@ -266,7 +289,7 @@ class _TargetRun:
                 return _Step(_End.DONE, self.look, found.connection)
             if found.need is Need.CANNOT:
                 return _Step(_End.FAILED, self.look, found.connection, found.error)
-            if self.w.cancel.is_set():
+            if self.stop.is_set():
                 return _Step(_End.STOPPED, self.look, found.connection)
             if found.need is Need.NOT_READY:
                 return _Step(_End.FAILED, self.look, found.connection, not_ready_error(self.look.server))
@@ -279,6 +302,8 @@ class _TargetRun:
             if self.took_no_effect:
                 self.took_no_effect = False
                 return self._no_effect(found.connection)
+            if self.w.cancel.is_set():  # the run stops: no further write, even a retry
+                return _Step(_End.STOPPED, self.look, found.connection)
             try:
                 written = self._write()
             except (ServerBusy, ServerNotReady) as exc:
@@ -392,7 +417,7 @@ class _TargetRun:
         if step.end is _End.STOPPED:
             if not self.sent:
                 return self._result(Outcome.SKIPPED, connection, not_started())
-            return self._result(Outcome.FAILED, connection, self._interrupted())
+            return self._after_failure(self._interrupted())  # re-read what was in flight
         name, server = self.item.target.name, self.item.target.server.name
         budget = self.w.options.busy_timeout
         if not self.sent:
@@ -412,7 +437,7 @@ class _TargetRun:
     def _after_failure(self, exc: AzpeError) -> TargetResult:
         """A write or read failed for good: report it, but look first if a write was made."""
         if not self.sent:
-            if self.w.cancel.is_set():
+            if self.stop.is_set():
                 return self._result(Outcome.SKIPPED, self.item.connection, not_started())
             return self._result(Outcome.FAILED, self._last_known(), exc)
         try:

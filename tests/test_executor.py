@@ -562,6 +562,119 @@ def test_an_audit_failure_mid_run_stops_further_writes_and_keeps_every_result(
     assert fp.call_count(write(fake_az, PE2)) == 0
 
 
+def test_after_an_audit_failure_a_write_already_made_is_seen_to_its_end(
+    fp: FakeProcess, fake_az: str, client: AzClient
+) -> None:
+    """pg-b's delete was made and is being verified when pg-a's result cannot be audited: no
+    further write starts (pg-a's second), but pg-b's is waited for until a read shows it."""
+    srv_a, srv_b = server("pg-a"), server("pg-b")
+    plan = plan_for(Action.DELETE, [srv_a, srv_b], [("pg-a", PE1), ("pg-a", PE2), ("pg-b", PE1)])
+    executor = Executor(client, plan, FAST, on_result=audit_fails)
+    deleting = shown(srv_b, **{PE1: ("Pending", "Deleting")}, state="Updating")
+
+    b_verifying = threading.Event()
+
+    def still_deleting_once_the_run_stops(process: Any) -> None:
+        b_verifying.set()
+        assert executor.cancelled.wait(5), "the audit failure did not stop the run"
+
+    def once_pg_b_is_verifying(process: Any) -> None:
+        assert b_verifying.wait(5), "pg-b's delete was not made"
+
+    for name in ("pg-a", "pg-b"):
+        fp.register(write_argv(fake_az, "delete", PE1, server=name, sub=SUB), stdout="")
+    fp.register(show(fake_az, "pg-b"), stdout=deleting, callback=still_deleting_once_the_run_stops)
+    fp.register(show(fake_az, "pg-b"), stdout=deleting)
+    fp.register(show(fake_az, "pg-b"), stdout=gone(srv_b, PE1))
+    fp.register(show(fake_az, "pg-a"), stdout=gone(srv_a, PE1), callback=once_pg_b_is_verifying)
+    results = {(r.target.server.name, r.target.name): r for r in executor.run()}
+    assert executor.failure is not None and not executor.interrupted
+    assert results["pg-a", PE1].outcome is Outcome.DELETED
+    assert results["pg-a", PE2].outcome is Outcome.SKIPPED
+    assert results["pg-b", PE1].outcome is Outcome.DELETED
+    assert fp.call_count(show(fake_az, "pg-b")) == 3
+    assert fp.call_count(write_argv(fake_az, "delete", PE2, server="pg-a", sub=SUB)) == 0
+
+
+def test_after_an_audit_failure_a_failed_write_is_not_tried_again(
+    fp: FakeProcess, fake_az: str, client: AzClient
+) -> None:
+    """pg-b's reject failed with a 500 (it may have landed) just as the run stopped: it is
+    read again, not retried - no further write starts once the run stops."""
+    srv_a, srv_b = server("pg-a"), server("pg-b")
+    plan = plan_for(Action.REJECT, [srv_a, srv_b], [("pg-a", PE1), ("pg-b", PE1)])
+    executor = Executor(client, plan, FAST, on_result=audit_fails)
+    b_writing = threading.Event()
+
+    def failing_once_the_run_stops(process: Any) -> None:
+        b_writing.set()
+        assert executor.cancelled.wait(5), "the audit failure did not stop the run"
+
+    def once_pg_b_is_writing(process: Any) -> None:
+        assert b_writing.wait(5), "pg-b's reject did not start"
+
+    server_error = network_error(
+        "Internal Server Error", "InternalServerError", "An unexpected error occured."
+    )
+    fp.register(
+        write(fake_az, PE1, name="pg-a"),
+        stdout=dumps(connection_raw(PE1, server="pg-a")),
+        callback=once_pg_b_is_writing,
+    )
+    fp.register(
+        write(fake_az, PE1, name="pg-b"),
+        returncode=1,
+        stderr=server_error,
+        callback=failing_once_the_run_stops,
+    )
+    fp.register(show(fake_az, "pg-b"), stdout=shown(srv_b), occurrences=2)
+    results = {r.target.server.name: r for r in executor.run()}
+    assert executor.failure is not None
+    assert results["pg-a"].outcome is Outcome.REJECTED
+    assert (results["pg-b"].outcome, results["pg-b"].error and results["pg-b"].error.code) == (
+        Outcome.FAILED,
+        "Interrupted",
+    )
+    assert fp.call_count(write(fake_az, PE1, name="pg-b")) == 1
+
+
+@pytest.mark.parametrize("landed", [True, False])
+def test_ctrl_c_while_a_write_is_verified_re_reads_it(
+    fp: FakeProcess, fake_az: str, client: AzClient, landed: bool
+) -> None:
+    """Ctrl-C ends the wait for the write's operation at once, and one more read says what
+    became of it (design.md §3, step 8: re-read what was in flight)."""
+    srv = server()
+    plan = plan_for(Action.DELETE, [srv], [("pg-a", PE1)])
+    executor = Executor(client, plan, FAST)
+    deleting = shown(srv, **{PE1: ("Pending", "Deleting")}, state="Updating")
+
+    def ctrl_c(process: Any) -> None:
+        _thread.interrupt_main()
+        assert executor.interrupt_event.wait(5), "Ctrl-C did not interrupt the run"
+
+    fp.register(write_argv(fake_az, "delete", PE1, server="pg-a", sub=SUB), stdout="")
+    fp.register(show(fake_az), stdout=deleting, callback=ctrl_c)
+    fp.register(show(fake_az), stdout=gone(srv, PE1) if landed else deleting)
+    [result] = executor.run()
+    assert executor.interrupted
+    if landed:
+        assert result.outcome is Outcome.DELETED
+    else:
+        assert (result.outcome, result.error and result.error.code) == (Outcome.FAILED, "Interrupted")
+    assert fp.call_count(show(fake_az)) == 2  # the read after Ctrl-C, then no more
+
+
+def audit_fails(result: TargetResult) -> None:
+    raise AzpeError("audit log: No space left on device", code="AuditLogFailed")
+
+
+def gone(srv: Server, name: str) -> str:
+    """``srv`` as ``flexible-server show`` prints it once connection ``name`` is deleted."""
+    rest = [conn(c.name, c.status, server=srv.name) for c in srv.connections if c.name != name]
+    return dumps(server_json(rest, server=srv.name))
+
+
 def test_a_bug_in_a_worker_surfaces_and_starts_no_further_write(
     fp: FakeProcess, fake_az: str, client: AzClient
 ) -> None:
