@@ -292,7 +292,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         TARGET,
         "            if self.stop.is_set():\n                return _Step(_End.STOPPED",
         "            if False:\n                return _Step(_End.STOPPED",
-        "after Ctrl-C a target's retry still writes",
+        "after Ctrl-C a target not yet written is judged on a read (failed) instead of skipped",
         GAPS,
     ),
     m(

@@ -168,18 +168,20 @@ def test_after_ctrl_c_the_next_target_on_the_server_starts_no_az_call(
     assert [list(call) for call in fp.calls] == [reject(fake_az, PE1)]
 
 
+@pytest.mark.parametrize("state", ["Ready", "Stopped"])
 def test_ctrl_c_during_the_read_before_a_write_stops_the_write(
-    fp: FakeProcess, fake_az: str, client: AzClient
+    fp: FakeProcess, fake_az: str, client: AzClient, state: str
 ) -> None:
     """interrupt-target-step: the plan's read is stale, so the target reads its server first;
-    Ctrl-C comes during that read: the write never starts."""
+    Ctrl-C comes during that read: the write never starts, and the target is skipped -
+    whatever the read shows (a server Stopped meanwhile is not this target's failure)."""
     srv = server_with(*pending_pair())
     executor = Executor(client, plan_for(srv, PE1, read_at=time.monotonic() - 60), FAST)
     ctrl_c = lambda _process: executor.cancelled.set()  # noqa: E731
     # the read is of the server, or of its group (one read serving a fleet's stale looks)
-    fp.register(show(fake_az), stdout=shown(*pending_pair()), callback=ctrl_c)
-    listed = [server_json(list(pending_pair()), server="pg-a")]
-    fp.register(list_argv(fake_az, rg=RG, sub=SUB), stdout=dumps(listed), callback=ctrl_c)
+    read = server_json(list(pending_pair()), server="pg-a", state=state)
+    fp.register(show(fake_az), stdout=dumps(read), callback=ctrl_c)
+    fp.register(list_argv(fake_az, rg=RG, sub=SUB), stdout=dumps([read]), callback=ctrl_c)
     fp.register(reject(fake_az, PE1), stdout=dumps(connection_raw(PE1, server="pg-a")))
     result = executor.run()[0]
     assert result.outcome is Outcome.SKIPPED
