@@ -186,16 +186,30 @@ def _keys(rows: list[dict[str, Any]], columns: Sequence[str]) -> list[str]:
 # -- csv, tables, one record ------------------------------------------------------------------------
 
 
+# A cell starting so is a formula to a spreadsheet (OWASP, "CSV injection"): a description is
+# written by whoever created the endpoint, and "=HYPERLINK(...)" must stay text. Tab and CR,
+# also on OWASP's list, are escaped visibly in every cell already.
+FORMULA_STARTS = ("=", "+", "-", "@")
+
+
 def _csv(rows: list[dict[str, Any]]) -> str:
-    """A header of the keys, then one line per row; quoting and line ends as RFC 4180 has them."""
+    """A header of the keys, then one line per row; quoting and line ends as RFC 4180 has them.
+    A text cell that a spreadsheet would take for a formula is kept text by a leading ``'``."""
     if not rows:
         return ""
     keys = list(dict.fromkeys(k for r in rows for k in r))  # every field: a report wants the ids
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow([visible(k) for k in keys])
-    writer.writerows([_cell(r.get(k)) for k in keys] for r in rows)
+    writer.writerows([_spreadsheet_text(r.get(k)) for k in keys] for r in rows)
     return out.getvalue()
+
+
+def _spreadsheet_text(value: Any) -> str:
+    cell = _cell(value)
+    if isinstance(value, int | float) or not cell.startswith(FORMULA_STARTS):
+        return cell  # a number (-1 is not a formula), or text that is not one
+    return "'" + cell
 
 
 def _table(

@@ -129,6 +129,8 @@ class Run:
     # The top process's own CPU seconds (excluding its children), sampled from /proc while it
     # ran (``sample_cpu``; the last sample, up to SAMPLE_SECONDS before its exit), else None.
     own_cpu_s: float | None = None
+    # The samples behind own_cpu_s: (seconds since start, own CPU seconds then).
+    own_cpu_series: list[tuple[float, float]] = field(default_factory=list)
 
 
 SAMPLE_SECONDS = 0.2
@@ -185,6 +187,7 @@ def run(
     timer = threading.Timer(timeout, kill_on_timeout)
     timer.start()
     own: list[float] = []
+    series: list[tuple[float, float]] = []
     finished = threading.Event()
 
     def sample() -> None:
@@ -192,6 +195,7 @@ def run(
             got = proc_cpu(proc.pid)
             if got is not None:
                 own[:] = [got[0]]
+                series.append((round(time.perf_counter() - t0, 3), got[0]))
 
     sampler = threading.Thread(target=sample, daemon=True) if sample_cpu else None
     if sampler is not None:
@@ -219,6 +223,7 @@ def run(
         lines,
         cpu_s=round(children_cpu() - cpu_before, 2),
         own_cpu_s=round(own[0], 2) if own else None,
+        own_cpu_series=series,
     )
 
 
@@ -1033,17 +1038,41 @@ def fleet_bare_reject(sb: Sandbox, az: str, reps: int) -> dict[str, Any]:
     scenario, ids = fleet_scenario(1)
     sb.wait_idle(timeout=300)
     sb.reseed(scenario)
-    walls, cpus = [], []
+    walls, cpus, before, tails = [], [], [], []
     for target in ids[: 2 * reps : 2]:  # the first connection of servers 0, 1, 2, ...
         r = run(
-            [az, "network", "private-endpoint-connection", "reject", "--id", target], sb.env(), timeout=300
-        )
+            [az, "network", "private-endpoint-connection", "reject", "--id", target], sb.env(),
+            timeout=300, sample_cpu=True,
+        )  # fmt: skip
         if r.exit_code != 0:
             raise RuntimeError(f"bare az reject failed: {r.stderr[-3:]}")
         walls.append(r.seconds)
         cpus.append(r.cpu_s)
+        sleep_at, cpu_then = sleep_start(r.own_cpu_series)
+        before.append(round(cpu_then, 2))
+        tails.append(round(r.seconds - sleep_at, 2))
     return {"median_s": round(statistics.median(walls), 3), "cpu_s": round(statistics.median(cpus), 3),
-            "runs_s": [round(w, 2) for w in walls], "cpu_runs_s": cpus}  # fmt: skip
+            "runs_s": [round(w, 2) for w in walls], "cpu_runs_s": cpus,
+            "cpu_before_sleep_s": round(statistics.median(before), 3), "cpu_before_sleep_runs_s": before,
+            "after_sleep_start_s": round(statistics.median(tails), 3)}  # fmt: skip
+
+
+def sleep_start(series: list[tuple[float, float]]) -> tuple[float, float]:
+    """When an az process began its longest idle spell (its fixed sleep after the PUT), and
+    the CPU seconds it had used by then: the start of the longest run of samples over which
+    its CPU time did not grow by more than one clock tick a sample."""
+    tick = 1 / os.sysconf("SC_CLK_TCK")
+    best = (0.0, 0.0, 0.0)  # (length, start time, cpu at start)
+    start = 0
+    for i in range(1, len(series) + 1):
+        if i == len(series) or series[i][1] - series[i - 1][1] > tick:
+            length = series[i - 1][0] - series[start][0]
+            if length > best[0]:
+                best = (length, series[start][0], series[start][1])
+            start = i
+    if best[0] <= 0:
+        raise RuntimeError("no idle spell in the az process's CPU samples")
+    return best[1], best[2]
 
 
 def fleet_run(sb: Sandbox, azpe: str, spread: int, label: str, extra: list[str]) -> dict[str, Any]:
@@ -1101,9 +1130,21 @@ def step_fleet(azpe: str, az: str, op_seconds: float, long_op_seconds: float, re
         bare = fleet_bare_reject(sb, az, reps)
         writes = FLEET_SERVERS * FLEET_PENDING
         bound = max(FLEET_PENDING * bare["median_s"], writes * bare["cpu_s"] / cores)
+        # No schedule of these az processes beats this: every write's CPU before its sleep
+        # on the cores, then the last one's sleep and the rest of it.
+        floor = max(
+            FLEET_PENDING * bare["median_s"],
+            writes * bare["cpu_before_sleep_s"] / cores + bare["after_sleep_start_s"],
+        )
         out: dict[str, Any] = {
             "servers": FLEET_SERVERS, "pending_per_server": FLEET_PENDING, "cores": cores,
             "op_seconds": op_seconds, "bare_reject": bare, "bound_s": round(bound, 3),
+            "floor_s": round(floor, 3), "floor_to_bound": round(floor / bound, 3),
+            "floor_definition": (
+                f"max(the busiest server's writes, {writes} x a bare reject's CPU seconds before its "
+                f"sleep / {cores} cores + the rest of a bare reject from its sleep on): no schedule "
+                "of these az processes on these cores ends sooner"
+            ),
             "bound_definition": (
                 f"max({FLEET_PENDING} x the median bare az reject = busiest server's writes, "
                 f"{writes} x its CPU seconds / {cores} cores = the CPU the writes need)"
@@ -1113,6 +1154,7 @@ def step_fleet(azpe: str, az: str, op_seconds: float, long_op_seconds: float, re
         for label, spread in (("one subscription", 1), ("four subscriptions", 4)):
             res = fleet_run(sb, azpe, spread, label, [])
             res["ratio_to_bound"] = round(res["seconds"] / bound, 3)
+            res["ratio_to_floor"] = round(res["seconds"] / floor, 3)
             out["runs"][label] = res
         sb.wait_idle(timeout=300)
         sb.set_timing(long_op_seconds, "at-end")
@@ -1157,6 +1199,13 @@ def report_fleet(f: dict[str, Any]) -> str:
     rows.append(
         f"Bound: {f['bound_definition']}; bare az reject {b['median_s']:.2f} s wall, {b['cpu_s']:.2f} s CPU "
         f"(median of {len(b['runs_s'])}); {f['cores']} cores."
+    )
+    rows.append(
+        f"Floor: {f['floor_definition']}; CPU before the sleep {b['cpu_before_sleep_s']:.2f} s, from the "
+        f"sleep on {b['after_sleep_start_s']:.2f} s: {f['floor_s']:.1f} s = {f['floor_to_bound']:.2f}x the "
+        "bound; azpe / floor: "
+        + ", ".join(f"{label} {r['ratio_to_floor']:.2f}x" for label, r in f["runs"].items())
+        + "."
     )
     return "\n".join(rows)
 

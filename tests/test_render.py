@@ -353,6 +353,18 @@ def test_csv_of_records_has_every_field() -> None:
     assert [row[list(REC1).index("status")] for row in parsed[1:]] == ["Pending", "Approved"]
 
 
+@pytest.mark.parametrize(
+    "description",
+    ['=HYPERLINK("http://evil.example","click")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)"],
+)
+def test_a_csv_cell_that_a_spreadsheet_would_run_as_a_formula_stays_text(description: str) -> None:
+    rows = [{"name": "a", "description": description, "attempts": -1}]
+    parsed = list(csv.reader(io.StringIO(render(rows, "csv"), newline="")))
+    assert parsed[1] == ["a", "'" + description, "-1"]  # a number is not a formula
+    assert json.loads(render(rows, "json"))[0]["description"] == description  # json: exact
+    assert render(rows, "tsv") == f"a\t{description}\t-1\n"  # tsv is for shell tools
+
+
 def test_csv_of_nothing_is_nothing() -> None:
     assert render([], "csv") == ""
 

