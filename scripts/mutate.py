@@ -296,6 +296,14 @@ MUTATIONS: tuple[Mutation, ...] = (
         GAPS,
     ),
     m(
+        "group-read-predates-write",
+        TARGET,
+        "newer_than=max(self.look.at, written_at or 0.0)",
+        "newer_than=self.look.at",
+        "a group read made while the server's last write ran serves its next target",
+        "test_executor.py",
+    ),
+    m(
         "stop-retry-writes",
         TARGET,
         "            if self.w.cancel.is_set():  # the run stops: no further write, even a retry",

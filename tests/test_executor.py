@@ -799,3 +799,38 @@ def test_after_a_write_an_old_look_is_renewed_by_a_group_read_made_after_it(
     assert (first.outcome, second.outcome) == (Outcome.REJECTED, Outcome.REJECTED)
     calls = [list(c) for c in fp.calls]
     assert calls == [group_list(fake_az), write(fake_az, PE1), group_list(fake_az), write(fake_az, PE2)]
+
+
+def test_a_group_read_made_while_the_servers_write_ran_does_not_serve_its_next_target(
+    fp: FakeProcess, fake_az: str, client: AzClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another server's target read the group half-way through PE1's write: that read is
+    newer than PE2's look, but older than the write's end (it may show the server before the
+    write's operation began), so PE2 waits for a group read started after the write."""
+    clock = _Clock()
+    monkeypatch.setattr("azpe.target_write.time", clock)
+    monkeypatch.setattr("azpe.target_write.GroupLooks.REUSE_SECONDS", 3600.0)  # reuse if allowed
+    srv = server()
+    plan = plan_for(Action.REJECT, [srv], [("pg-a", PE1), ("pg-a", PE2)])
+    writer = TargetWrite(client, Action.REJECT, None, FAST, cancel=threading.Event())
+
+    def another_server_reads_the_group_mid_write(process: object) -> None:
+        clock.now += 50  # pg-b's target, whose look is older than now: a new group read
+        assert writer.groups.look(plan.writes[0].target.server, newer_than=clock.now - 1) is not None
+        clock.now += 10  # PE1's az returns: that read is still fresh (10 s), but predates it
+
+    before_the_operation = f"[{shown(srv)}]"  # the PUT not yet taken: nothing shows it
+    after_first = f"[{shown(srv, **{PE1: ('Rejected', 'Succeeded')})}]"
+    for listed in (before_the_operation, before_the_operation, after_first):
+        fp.register(group_list(fake_az), stdout=listed)
+    fp.register(
+        write(fake_az, PE1),
+        stdout=dumps(connection_raw(PE1, server="pg-a")),
+        callback=another_server_reads_the_group_mid_write,
+    )
+    fp.register(write(fake_az, PE2), stdout=dumps(connection_raw(PE2, server="pg-a")))
+    first, look = writer.run(plan.writes[0], Look(srv, clock.now - 3600))
+    second, _ = writer.run(plan.writes[1], look)
+    assert (first.outcome, second.outcome) == (Outcome.REJECTED, Outcome.REJECTED)
+    assert fp.call_count(group_list(fake_az)) == 3  # before PE1, mid-write (pg-b's), before PE2
+    assert [list(c) for c in fp.calls][-2:] == [group_list(fake_az), write(fake_az, PE2)]
