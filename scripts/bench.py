@@ -1039,7 +1039,8 @@ def fleet_bare_reject(sb: Sandbox, az: str, reps: int) -> dict[str, Any]:
     sb.wait_idle(timeout=300)
     sb.reseed(scenario)
     walls, cpus, before, tails = [], [], [], []
-    for target in ids[: 2 * reps : 2]:  # the first connection of servers 0, 1, 2, ...
+    firsts = ids[0::2]  # the first connection of servers 0, 1, 2, ...
+    for target in firsts[:reps]:
         r = run(
             [az, "network", "private-endpoint-connection", "reject", "--id", target], sb.env(),
             timeout=300, sample_cpu=True,
@@ -1054,7 +1055,27 @@ def fleet_bare_reject(sb: Sandbox, az: str, reps: int) -> dict[str, Any]:
     return {"median_s": round(statistics.median(walls), 3), "cpu_s": round(statistics.median(cpus), 3),
             "runs_s": [round(w, 2) for w in walls], "cpu_runs_s": cpus,
             "cpu_before_sleep_s": round(statistics.median(before), 3), "cpu_before_sleep_runs_s": before,
-            "after_sleep_start_s": round(statistics.median(tails), 3)}  # fmt: skip
+            "after_sleep_start_s": round(statistics.median(tails), 3),
+            "pair_cpu_s": pair_cpu(sb, az, firsts[reps : 3 * reps])}  # fmt: skip
+
+
+def pair_cpu(sb: Sandbox, az: str, targets: list[str]) -> float:
+    """The median CPU seconds of an az reject while a second one runs beside it (two started
+    at once, on two other servers): what a reject costs when the cores are shared."""
+    each = []
+    for a, b in zip(targets[0::2], targets[1::2], strict=True):
+        before = children_cpu()
+        procs = [
+            subprocess.Popen(
+                [az, "network", "private-endpoint-connection", "reject", "--id", target], env=sb.env(),
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+            for target in (a, b)
+        ]  # fmt: skip
+        if any(p.wait(timeout=300) != 0 for p in procs):
+            raise RuntimeError("a bare az reject of the pair failed")
+        each.append((children_cpu() - before) / 2)
+    return round(statistics.median(each), 3)
 
 
 def sleep_start(series: list[tuple[float, float]]) -> tuple[float, float]:
@@ -1206,6 +1227,12 @@ def report_fleet(f: dict[str, Any]) -> str:
         "bound; azpe / floor: "
         + ", ".join(f"{label} {r['ratio_to_floor']:.2f}x" for label, r in f["runs"].items())
         + "."
+    )
+    shared = b["pair_cpu_s"] / b["cpu_s"]
+    at_pair_cost = f["servers"] * f["pending_per_server"] * b["pair_cpu_s"] / f["cores"]
+    rows.append(
+        f"Two bare rejects at once cost {b['pair_cpu_s']:.2f} CPU-s each ({shared:.2f}x one alone): at that "
+        f"cost the writes' CPU alone is {at_pair_cost:.1f} s."
     )
     return "\n".join(rows)
 
