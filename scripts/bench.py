@@ -1140,6 +1140,7 @@ def fleet_run(sb: Sandbox, azpe: str, spread: int, label: str, extra: list[str])
         "first_write_s": round(writes[0], 2) if writes else None,
         "last_write_s": round(writes[-1], 2) if writes else None,
         "busy_409s": sum(1 for e in entries if is_write(e) and e.get("status") == 409),
+        "timeline": write_timeline(entries, r),  # every server's PUT times: where the time went
     }
 
 
