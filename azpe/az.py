@@ -124,7 +124,9 @@ class AzRunner:
                 time.sleep(delay)
             elif unless.wait(delay):
                 raise not_started()
-        with self._pacer.running:
+        with self._pacer.running:  # a turn among the az processes the machine can hold
+            if unless is not None and unless.is_set():
+                raise not_started()  # set while it waited for that turn
             return self._run(args, timeout)
 
     def _run(self, args: Sequence[str], timeout: float | None) -> AzResult:

@@ -42,7 +42,7 @@ from azpe.errors import (
 from azpe.ids import ServerRef
 from azpe.models import Connection, Server
 from azpe.outcomes import Outcome, TargetResult
-from azpe.retry import Reader, busy_polling, reader, retrying
+from azpe.retry import Cancel, Reader, busy_polling, reader, retrying
 from azpe.run_options import RunOptions
 
 log = logging.getLogger("azpe")
@@ -194,11 +194,13 @@ class TargetWrite:
         self.options = options
         self.cancel = cancel
         self.interrupt = cancel if interrupt is None else interrupt
-        # Reads retry like any read, but stop (and stop waiting) after Ctrl-C.
-        self.read = reader(
-            options.retries, max_seconds=options.retry_budget, wait=options.wait, cancel=self.interrupt
-        )
-        self.groups = GroupLooks(client, self.read)
+        # A group read is for targets that have not written: it stops retrying once the run stops.
+        self.groups = GroupLooks(client, self.reader(cancel))
+
+    def reader(self, cancel: Cancel) -> Reader:
+        """Reads retry like any read, but stop (and stop waiting) once ``cancel`` is set."""
+        options = self.options
+        return reader(options.retries, max_seconds=options.retry_budget, wait=options.wait, cancel=cancel)
 
     def run(self, item: TargetResult, look: Look) -> tuple[TargetResult, Look]:
         """The target's result, and the latest look at its server (for the next target)."""
@@ -244,6 +246,8 @@ class _TargetRun:
         self.waiting_logged = False
         self.read_here = False  # self.look was read by this target (not the plan or the one before)
         self.stop = _Stop(writer, self)
+        self.read = writer.reader(self.stop)  # this target's own reads
+        self.write_error: AzpeError | None = None  # the last write's failure
 
     # -- the two loops -------------------------------------------------------------------------
 
@@ -282,6 +286,8 @@ class _TargetRun:
     def _step(self) -> _Step:
         action, name = self.w.action, self.item.target.name
         while True:
+            if self.stop.is_set():  # stopped while it waited: what it wrote is read once, in _report
+                return _Step(_End.STOPPED, self.look, self.item.connection)
             if self.needs_read:
                 self._read_again()
             found = assess(action, self.look.server, name, guard=not self.w.force)
@@ -289,8 +295,8 @@ class _TargetRun:
                 return _Step(_End.DONE, self.look, found.connection)
             if found.need is Need.CANNOT:
                 return _Step(_End.FAILED, self.look, found.connection, found.error)
-            if self.stop.is_set():
-                return _Step(_End.STOPPED, self.look, found.connection)
+            if self.stop.is_set():  # stopped during this step's read
+                return self._stopped(found.connection)
             if found.need is Need.NOT_READY:
                 return _Step(_End.FAILED, self.look, found.connection, not_ready_error(self.look.server))
             if found.need is Need.BUSY:
@@ -303,7 +309,7 @@ class _TargetRun:
                 self.took_no_effect = False
                 return self._no_effect(found.connection)
             if self.w.cancel.is_set():  # the run stops: no further write, even a retry
-                return _Step(_End.STOPPED, self.look, found.connection)
+                return self._stopped(found.connection)
             try:
                 written = self._write()
             except (ServerBusy, ServerNotReady) as exc:
@@ -314,6 +320,14 @@ class _TargetRun:
                 return _Step(_End.DONE, self.look, written)
             self.took_no_effect = True
             self.needs_read = True  # verify at once
+
+    def _stopped(self, connection: Connection | None) -> _Step:
+        """The run stopped at a step that has read the server (a target that wrote reads it at
+        every step): a target that wrote is judged on that read - its connection does not hold
+        the wanted state -, one that did not is skipped."""
+        if not self.sent:
+            return _Step(_End.STOPPED, self.look, connection)
+        return _Step(_End.FAILED, self.look, connection, self._stopped_error())
 
     def _needs_fresh_look(self, connection: Connection | None) -> bool:
         """Whether to read the server again before this write. Always when the read is old.
@@ -345,7 +359,7 @@ class _TargetRun:
         if shared is not None:
             self.look, self.read_here = shared, False
         else:
-            self.look = Look.now(self.w.read(lambda: self.w.client.show_server(ref)))
+            self.look = Look.now(self.read(lambda: self.w.client.show_server(ref)))
             self.read_here = True
         self.needs_read = self.only_old = False
 
@@ -362,6 +376,7 @@ class _TargetRun:
         except AzpeError as exc:
             self.sent = True  # a failed, killed or timed-out az may still have made the change
             self.needs_read = True  # look again before any retry
+            self.write_error = exc
             if isinstance(exc, AzTimeout) or exc.code in UNKNOWN_OUTCOME:
                 log.info("%s: %s; reading what it did", self.item.target.name, exc.message)
                 self.unknown_outcome = exc
@@ -417,7 +432,7 @@ class _TargetRun:
         if step.end is _End.STOPPED:
             if not self.sent:
                 return self._result(Outcome.SKIPPED, connection, not_started())
-            return self._after_failure(self._interrupted())  # re-read what was in flight
+            return self._after_failure(self._stopped_error())  # re-read what was in flight
         name, server = self.item.target.name, self.item.target.server.name
         budget = self.w.options.busy_timeout
         if not self.sent:
@@ -441,7 +456,7 @@ class _TargetRun:
                 return self._result(Outcome.SKIPPED, self.item.connection, not_started())
             return self._result(Outcome.FAILED, self._last_known(), exc)
         try:
-            self.look = Look.now(self.w.read(lambda: self.w.client.show_server(self.item.target.server)))
+            self.look = Look.now(self.read(lambda: self.w.client.show_server(self.item.target.server)))
         except AzpeError as read_error:
             unverified = AzureError(
                 f"{self.item.target.name}: could not verify the {self.w.action.value} "
@@ -453,9 +468,17 @@ class _TargetRun:
         current = self.look.server.connection(self.item.target.name)
         if holds(self.w.action, current):
             return self._result(Outcome(self.w.action.done_word), current or self.item.connection)
-        if self.w.cancel.is_set() or isinstance(exc, Interrupted):
+        if self.w.interrupt.is_set() or isinstance(exc, Interrupted):
             return self._result(Outcome.FAILED, current, self._interrupted())
         return self._result(Outcome.FAILED, current, exc)
+
+    def _stopped_error(self) -> AzpeError:
+        """Why a target that wrote is left unsettled when the run stops: Ctrl-C, or - the run
+        stopped for another reason (its report failed), and no further write starts - its last
+        write's own failure."""
+        if self.w.interrupt.is_set() or self.write_error is None:
+            return self._interrupted()
+        return self.write_error
 
     def _last_known(self) -> Connection | None:
         return self.look.server.connection(self.item.target.name) or self.item.connection

@@ -70,3 +70,40 @@ def test_no_more_az_run_at_once_than_the_machine_carries(
         t.join(5)
     assert most[0] == 2
     assert fp.call_count([fake_az, "version"]) == 3
+
+
+def test_a_call_waiting_for_a_free_place_is_not_started_after_ctrl_c(
+    fp: FakeProcess, fake_az: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No start pace, but room for one az: a write waits for the running one to end; Ctrl-C
+    (or a stopped run) comes meanwhile, and the write does not start once the place is free."""
+    monkeypatch.setattr(capacity, "AZ_START_CPU_SECONDS", 0.0)
+    runner = AzRunner(fake_az, timeout=5, capacity=Capacity(cpus=64, max_processes=1))
+    running, release, cancelled = threading.Event(), threading.Event(), threading.Event()
+
+    def first(process: object) -> None:
+        running.set()
+        assert release.wait(5)
+
+    fp.register([fake_az, "version"], stdout="{}", callback=first)
+    fp.register([fake_az, "network", "write"], stdout="{}")
+    holder = threading.Thread(target=runner.run, args=(["version"],))
+    holder.start()
+    assert running.wait(5)
+    outcome: list[BaseException | None] = []
+
+    def write() -> None:
+        try:
+            runner.run(["network", "write"], unless=cancelled)
+            outcome.append(None)
+        except NotStarted as exc:
+            outcome.append(exc)
+
+    waiting = threading.Thread(target=write)
+    waiting.start()
+    cancelled.set()
+    release.set()
+    holder.join(5)
+    waiting.join(5)
+    assert len(outcome) == 1 and isinstance(outcome[0], NotStarted)
+    assert fp.call_count([fake_az, "network", "write"]) == 0

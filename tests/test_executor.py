@@ -9,6 +9,7 @@ import json
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -596,11 +597,25 @@ def test_after_an_audit_failure_a_write_already_made_is_seen_to_its_end(
     assert fp.call_count(write_argv(fake_az, "delete", PE2, server="pg-a", sub=SUB)) == 0
 
 
+def recorded_stderr(name: str) -> str:
+    stderr: str = json.loads((DATA / name).read_text())["stderr"]
+    return stderr
+
+
+@pytest.mark.parametrize(
+    ("recording", "code"),
+    [
+        ("az-network-reject-500.json", "InternalServerError"),
+        ("az-network-reject-403.json", "AuthorizationFailed"),
+    ],
+    ids=["transient", "final"],
+)
 def test_after_an_audit_failure_a_failed_write_is_not_tried_again(
-    fp: FakeProcess, fake_az: str, client: AzClient
+    fp: FakeProcess, fake_az: str, client: AzClient, recording: str, code: str
 ) -> None:
-    """pg-b's reject failed with a 500 (it may have landed) just as the run stopped: it is
-    read again, not retried - no further write starts once the run stops."""
+    """pg-b's reject failed (a 500: it may have landed; a 403) just as the run stopped: it is
+    read again and reported with its own error, not retried - no further write starts once
+    the run stops, and nobody pressed Ctrl-C."""
     srv_a, srv_b = server("pg-a"), server("pg-b")
     plan = plan_for(Action.REJECT, [srv_a, srv_b], [("pg-a", PE1), ("pg-b", PE1)])
     executor = Executor(client, plan, FAST, on_result=audit_fails)
@@ -613,9 +628,6 @@ def test_after_an_audit_failure_a_failed_write_is_not_tried_again(
     def once_pg_b_is_writing(process: Any) -> None:
         assert b_writing.wait(5), "pg-b's reject did not start"
 
-    server_error = network_error(
-        "Internal Server Error", "InternalServerError", "An unexpected error occured."
-    )
     fp.register(
         write(fake_az, PE1, name="pg-a"),
         stdout=dumps(connection_raw(PE1, server="pg-a")),
@@ -624,7 +636,7 @@ def test_after_an_audit_failure_a_failed_write_is_not_tried_again(
     fp.register(
         write(fake_az, PE1, name="pg-b"),
         returncode=1,
-        stderr=server_error,
+        stderr=recorded_stderr(recording),
         callback=failing_once_the_run_stops,
     )
     fp.register(show(fake_az, "pg-b"), stdout=shown(srv_b), occurrences=2)
@@ -633,17 +645,59 @@ def test_after_an_audit_failure_a_failed_write_is_not_tried_again(
     assert results["pg-a"].outcome is Outcome.REJECTED
     assert (results["pg-b"].outcome, results["pg-b"].error and results["pg-b"].error.code) == (
         Outcome.FAILED,
-        "Interrupted",
+        code,
     )
     assert fp.call_count(write(fake_az, PE1, name="pg-b")) == 1
+    assert fp.call_count(show(fake_az, "pg-b")) == 1  # read once, to see what the write did
+
+
+def test_after_an_audit_failure_a_target_not_yet_written_stops_retrying_its_reads(
+    fp: FakeProcess, fake_az: str, client: AzClient
+) -> None:
+    """The run stops while a target reads its server first (its look is old) and is throttled:
+    it is skipped at once, not after its reads' whole retry schedule."""
+    srv = server()
+    cancel = threading.Event()
+    options = RunOptions(wait=wait_none(), poll=wait_none(), retries=3)
+    writer = TargetWrite(client, Action.REJECT, None, options, cancel=cancel, interrupt=threading.Event())
+    throttled = recorded_stderr("az-postgres-show-429.json")
+    stop_then_throttled = lambda _process: cancel.set()  # noqa: E731
+    fp.register(group_list(fake_az), returncode=1, stderr=throttled, callback=stop_then_throttled)
+    fp.register(show(fake_az), returncode=1, stderr=throttled)
+    plan = plan_for(Action.REJECT, [srv], [("pg-a", PE1)])
+    result, _ = writer.run(plan.writes[0], Look(srv, time.monotonic() - 3600))
+    assert (result.outcome, result.error and result.error.code) == (Outcome.SKIPPED, "Interrupted")
+    assert [list(c) for c in fp.calls] == [group_list(fake_az), show(fake_az)]  # one try each
+
+
+def test_ctrl_c_while_a_written_target_sleeps_between_polls_reads_it_once(
+    fp: FakeProcess, fake_az: str, client: AzClient
+) -> None:
+    """Ctrl-C cuts the wait between two polls of a delete's operation: one read decides it."""
+    srv = server()
+    executor = Executor(client, plan_for(Action.DELETE, [srv], [("pg-a", PE1)]), RunOptions(
+        wait=wait_none(), poll=wait_fixed(60), grace=5.0))  # fmt: skip
+    deleting = shown(srv, **{PE1: ("Pending", "Deleting")}, state="Updating")
+
+    def ctrl_c_soon(process: Any) -> None:  # the target is asleep by then, for 60 s
+        threading.Timer(0.3, _thread.interrupt_main).start()
+
+    fp.register(write_argv(fake_az, "delete", PE1, server="pg-a", sub=SUB), stdout="")
+    fp.register(show(fake_az), stdout=deleting, callback=ctrl_c_soon)
+    fp.register(show(fake_az), stdout=gone(srv, PE1))
+    [result] = executor.run()
+    assert executor.interrupted
+    assert result.outcome is Outcome.DELETED
+    assert fp.call_count(show(fake_az)) == 2  # the poll, then one read after Ctrl-C
 
 
 @pytest.mark.parametrize("landed", [True, False])
-def test_ctrl_c_while_a_write_is_verified_re_reads_it(
+def test_ctrl_c_during_a_verification_read_lets_that_read_decide(
     fp: FakeProcess, fake_az: str, client: AzClient, landed: bool
 ) -> None:
-    """Ctrl-C ends the wait for the write's operation at once, and one more read says what
-    became of it (design.md §3, step 8: re-read what was in flight)."""
+    """Ctrl-C comes while the read that polls a delete's operation runs: that read, answered
+    after Ctrl-C, says what became of the write (design.md §3, step 8: re-read what was in
+    flight), and no further read is made."""
     srv = server()
     plan = plan_for(Action.DELETE, [srv], [("pg-a", PE1)])
     executor = Executor(client, plan, FAST)
@@ -654,15 +708,16 @@ def test_ctrl_c_while_a_write_is_verified_re_reads_it(
         assert executor.interrupt_event.wait(5), "Ctrl-C did not interrupt the run"
 
     fp.register(write_argv(fake_az, "delete", PE1, server="pg-a", sub=SUB), stdout="")
-    fp.register(show(fake_az), stdout=deleting, callback=ctrl_c)
-    fp.register(show(fake_az), stdout=gone(srv, PE1) if landed else deleting)
+    fp.register(show(fake_az), stdout=gone(srv, PE1) if landed else deleting, callback=ctrl_c)
+    fp.register(show(fake_az), stdout=gone(srv, PE1))  # a further read would show it gone
     [result] = executor.run()
     assert executor.interrupted
     if landed:
         assert result.outcome is Outcome.DELETED
     else:
         assert (result.outcome, result.error and result.error.code) == (Outcome.FAILED, "Interrupted")
-    assert fp.call_count(show(fake_az)) == 2  # the read after Ctrl-C, then no more
+        assert result.connection is not None and result.connection.provisioning_state == "Deleting"
+    assert fp.call_count(show(fake_az)) == 1
 
 
 def audit_fails(result: TargetResult) -> None:
