@@ -177,7 +177,11 @@ def test_ctrl_c_during_the_read_before_a_write_stops_the_write(
     whatever the read shows (a server Stopped meanwhile is not this target's failure)."""
     srv = server_with(*pending_pair())
     executor = Executor(client, plan_for(srv, PE1, read_at=time.monotonic() - 60), FAST)
-    ctrl_c = lambda _process: (executor.interrupt_event.set(), executor.cancelled.set())  # noqa: E731
+
+    def ctrl_c(_process: object) -> None:  # what the executor's Ctrl-C handling sets
+        executor.interrupt_event.set()
+        executor.cancelled.set()
+
     # the read is of the server, or of its group (one read serving a fleet's stale looks)
     read = server_json(list(pending_pair()), server="pg-a", state=state)
     fp.register(show(fake_az), stdout=dumps(read), callback=ctrl_c)
