@@ -284,8 +284,16 @@ MUTATIONS: tuple[Mutation, ...] = (
         EXECUTOR,
         "            if self.cancelled.is_set():\n                self._emit(",
         "            if False:\n                self._emit(",
-        "after Ctrl-C the next target on a server still starts",
+        "once the run stops, the next target of a server that is not Ready is failed, not skipped",
         GAPS,
+    ),
+    m(
+        "stop-before-read",
+        TARGET,
+        "if self.stop.is_set():  # stopped while it waited: what it wrote is read once, in _report",
+        "if False:  # stopped while it waited: what it wrote is read once, in _report",
+        "after Ctrl-C a target asleep between polls is read twice",
+        "test_executor.py",
     ),
     m(
         "interrupt-target-step",

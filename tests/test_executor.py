@@ -691,6 +691,22 @@ def test_ctrl_c_while_a_written_target_sleeps_between_polls_reads_it_once(
     assert fp.call_count(show(fake_az)) == 2  # the poll, then one read after Ctrl-C
 
 
+def test_ctrl_c_while_waiting_out_a_foreign_operation_skips_the_target_without_a_read(
+    fp: FakeProcess, fake_az: str, client: AzClient
+) -> None:
+    """PE1 is under another operation: the target sleeps before its first poll; Ctrl-C cuts
+    that sleep, and the target is skipped without a further az call."""
+    busy = Server.from_az(server_json([conn(PE1, server="pg-a", state="Updating")], server="pg-a"))
+    executor = Executor(client, plan_for(Action.REJECT, [busy], [("pg-a", PE1)]), RunOptions(
+        wait=wait_none(), poll=wait_fixed(60), grace=5.0))  # fmt: skip
+    fp.register(show(fake_az), stdout=shown(busy))  # a poll would read it still busy
+    threading.Timer(0.5, _thread.interrupt_main).start()  # the target is asleep by then, for 60 s
+    [result] = executor.run()
+    assert executor.interrupted
+    assert (result.outcome, result.error and result.error.code) == (Outcome.SKIPPED, "Interrupted")
+    assert fp.call_count(show(fake_az)) == 0
+
+
 @pytest.mark.parametrize("landed", [True, False])
 def test_ctrl_c_during_a_verification_read_lets_that_read_decide(
     fp: FakeProcess, fake_az: str, client: AzClient, landed: bool

@@ -21,7 +21,7 @@ from azpe.assess import lockout_refusal
 from azpe.audit import AuditLog
 from azpe.az import AzRunner
 from azpe.client import Action, AzClient
-from azpe.errors import ExitCode, exit_code_for
+from azpe.errors import AzpeError, ExitCode, exit_code_for
 from azpe.executor import Executor
 from azpe.ids import ConnectionRef, ServerRef
 from azpe.models import Server
@@ -166,6 +166,25 @@ def test_after_ctrl_c_the_next_target_on_the_server_starts_no_az_call(
     assert results[PE1].outcome is Outcome.REJECTED
     assert results[PE2].outcome is Outcome.SKIPPED
     assert [list(call) for call in fp.calls] == [reject(fake_az, PE1)]
+
+
+def test_once_the_run_stops_the_next_target_of_a_server_not_ready_is_skipped_not_failed(
+    fp: FakeProcess, fake_az: str, client: AzClient
+) -> None:
+    """interrupt-next-target-starts: the server is Starting (no --wait-ready), so its targets
+    fail as not Ready; the first one's result cannot be reported (the audit log is full) and
+    the run stops: the second is skipped - never started -, not failed as if it was tried."""
+    srv = Server.from_az(server_json(list(pending_pair()), server="pg-a", state="Starting"))
+
+    def audit_fails(_result: TargetResult) -> None:
+        raise AzpeError("audit log: No space left on device", code="AuditLogFailed")
+
+    executor = Executor(client, plan_for(srv, PE1, PE2), FAST, on_result=audit_fails)
+    results = by_name(executor.run())
+    error = results[PE1].error
+    assert error is not None and error.code == "ServerNotReady"
+    assert results[PE2].outcome is Outcome.SKIPPED
+    assert len(fp.calls) == 0
 
 
 @pytest.mark.parametrize("state", ["Ready", "Stopped"])
