@@ -670,8 +670,9 @@ def test_after_an_audit_failure_a_target_not_yet_written_stops_retrying_its_read
     assert [list(c) for c in fp.calls] == [group_list(fake_az), show(fake_az)]  # one try each
 
 
+@pytest.mark.parametrize("landed", [True, False])
 def test_ctrl_c_while_a_written_target_sleeps_between_polls_reads_it_once(
-    fp: FakeProcess, fake_az: str, client: AzClient
+    fp: FakeProcess, fake_az: str, client: AzClient, landed: bool
 ) -> None:
     """Ctrl-C cuts the wait between two polls of a delete's operation: one read decides it."""
     srv = server()
@@ -684,10 +685,11 @@ def test_ctrl_c_while_a_written_target_sleeps_between_polls_reads_it_once(
 
     fp.register(write_argv(fake_az, "delete", PE1, server="pg-a", sub=SUB), stdout="")
     fp.register(show(fake_az), stdout=deleting, callback=ctrl_c_soon)
-    fp.register(show(fake_az), stdout=gone(srv, PE1))
+    fp.register(show(fake_az), stdout=gone(srv, PE1) if landed else deleting)
+    fp.register(show(fake_az), stdout=gone(srv, PE1))  # a further read would show it gone
     [result] = executor.run()
     assert executor.interrupted
-    assert result.outcome is Outcome.DELETED
+    assert result.outcome is (Outcome.DELETED if landed else Outcome.FAILED)
     assert fp.call_count(show(fake_az)) == 2  # the poll, then one read after Ctrl-C
 
 
