@@ -41,10 +41,10 @@ RESULT_COLUMNS = ("name", "server", "owner", "action", "previousStatus", "status
 SERVER_COLUMNS = ("name", "resourceGroup", "state", "publicNetworkAccess", "connections")
 
 
-def with_subscription(columns: tuple[str, ...]) -> tuple[str, ...]:
-    """A table's columns with the subscription after the first one (a scope of several
-    subscriptions: which one each row is in)."""
-    return (columns[0], "subscription", *columns[1:])
+def with_subscription(columns: tuple[str, ...], several: bool) -> tuple[str, ...]:
+    """A table's columns; for a scope of ``several`` subscriptions, with the subscription
+    after the first one (which one each row is in)."""
+    return (columns[0], "subscription", *columns[1:]) if several else columns
 
 
 GAP = "  "  # between table columns, as az's tables have it

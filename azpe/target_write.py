@@ -57,14 +57,17 @@ FRESH_SECONDS = 15.0
 
 @dataclass(frozen=True)
 class Look:
-    """A read of a server: when it was made (monotonic seconds), and whether a write on the
-    server was started after it (then it does not show the server's current operation) and
-    when that write's az returned (a read started later does show it)."""
+    """A read of a server: when it was made (monotonic seconds), and when the az of a write
+    on the server started after it returned (None: no such write). A read that predates a
+    write does not show the server's current operation; one started after it returned does."""
 
     server: Server
     at: float
-    predates_write: bool = False
     written_at: float | None = None
+
+    @property
+    def predates_write(self) -> bool:
+        return self.written_at is not None
 
     @classmethod
     def now(cls, server: Server) -> Look:
@@ -316,7 +319,7 @@ class _TargetRun:
                 return self._busy(found.connection, exc.code)
             if action is not Action.DELETE and holds(action, written):
                 # The write's own output shows it; the server may still be busy with it.
-                self.look = replace(self.look, predates_write=True, written_at=time.monotonic())
+                self.look = replace(self.look, written_at=time.monotonic())
                 return _Step(_End.DONE, self.look, written)
             self.took_no_effect = True
             self.needs_read = True  # verify at once
@@ -353,9 +356,8 @@ class _TargetRun:
         server's own read (then a read by this target)."""
         ref = self.item.target.server
         shared = None
-        written_at = self.look.written_at
-        if self.only_old and (not self.look.predates_write or written_at is not None):
-            shared = self.w.groups.look(ref, newer_than=max(self.look.at, written_at or 0.0))
+        if self.only_old:
+            shared = self.w.groups.look(ref, newer_than=max(self.look.at, self.look.written_at or 0.0))
         if shared is not None:
             self.look, self.read_here = shared, False
         else:

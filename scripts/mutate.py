@@ -306,7 +306,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     m(
         "group-read-predates-write",
         TARGET,
-        "newer_than=max(self.look.at, written_at or 0.0)",
+        "newer_than=max(self.look.at, self.look.written_at or 0.0)",
         "newer_than=self.look.at",
         "a group read made while the server's last write ran serves its next target",
         "test_executor.py",

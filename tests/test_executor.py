@@ -32,6 +32,7 @@ from azpe.target_write import Look, TargetWrite
 from azpe.targets import Scope, Selection
 from tests.azsamples import RG, SUB, conn, connection_raw, dumps, network_error, server_json
 from tests.clihelp import list_argv, show_argv, write_argv
+from tests.fleethelp import recorded
 
 PE1 = "pe-one.11111111-1111-1111-1111-111111111111"
 PE2 = "pe-two.22222222-2222-2222-2222-222222222222"
@@ -573,18 +574,11 @@ def test_after_an_audit_failure_a_write_already_made_is_seen_to_its_end(
     executor = Executor(client, plan, FAST, on_result=audit_fails)
     deleting = shown(srv_b, **{PE1: ("Pending", "Deleting")}, state="Updating")
 
-    b_verifying = threading.Event()
-
-    def still_deleting_once_the_run_stops(process: Any) -> None:
-        b_verifying.set()
-        assert executor.cancelled.wait(5), "the audit failure did not stop the run"
-
-    def once_pg_b_is_verifying(process: Any) -> None:
-        assert b_verifying.wait(5), "pg-b's delete was not made"
+    b_verifying, once_pg_b_is_verifying = held_until_the_run_stops(executor)
 
     for name in ("pg-a", "pg-b"):
         fp.register(write_argv(fake_az, "delete", PE1, server=name, sub=SUB), stdout="")
-    fp.register(show(fake_az, "pg-b"), stdout=deleting, callback=still_deleting_once_the_run_stops)
+    fp.register(show(fake_az, "pg-b"), stdout=deleting, callback=b_verifying)
     fp.register(show(fake_az, "pg-b"), stdout=deleting)
     fp.register(show(fake_az, "pg-b"), stdout=gone(srv_b, PE1))
     fp.register(show(fake_az, "pg-a"), stdout=gone(srv_a, PE1), callback=once_pg_b_is_verifying)
@@ -597,16 +591,11 @@ def test_after_an_audit_failure_a_write_already_made_is_seen_to_its_end(
     assert fp.call_count(write_argv(fake_az, "delete", PE2, server="pg-a", sub=SUB)) == 0
 
 
-def recorded_stderr(name: str) -> str:
-    stderr: str = json.loads((DATA / name).read_text())["stderr"]
-    return stderr
-
-
 @pytest.mark.parametrize(
     ("recording", "code"),
     [
-        ("az-network-reject-500.json", "InternalServerError"),
-        ("az-network-reject-403.json", "AuthorizationFailed"),
+        ("network-reject-500", "InternalServerError"),
+        ("network-reject-403", "AuthorizationFailed"),
     ],
     ids=["transient", "final"],
 )
@@ -619,14 +608,7 @@ def test_after_an_audit_failure_a_failed_write_is_not_tried_again(
     srv_a, srv_b = server("pg-a"), server("pg-b")
     plan = plan_for(Action.REJECT, [srv_a, srv_b], [("pg-a", PE1), ("pg-b", PE1)])
     executor = Executor(client, plan, FAST, on_result=audit_fails)
-    b_writing = threading.Event()
-
-    def failing_once_the_run_stops(process: Any) -> None:
-        b_writing.set()
-        assert executor.cancelled.wait(5), "the audit failure did not stop the run"
-
-    def once_pg_b_is_writing(process: Any) -> None:
-        assert b_writing.wait(5), "pg-b's reject did not start"
+    b_writing, once_pg_b_is_writing = held_until_the_run_stops(executor)
 
     fp.register(
         write(fake_az, PE1, name="pg-a"),
@@ -636,8 +618,8 @@ def test_after_an_audit_failure_a_failed_write_is_not_tried_again(
     fp.register(
         write(fake_az, PE1, name="pg-b"),
         returncode=1,
-        stderr=recorded_stderr(recording),
-        callback=failing_once_the_run_stops,
+        stderr=recorded(recording)["stderr"],
+        callback=b_writing,
     )
     fp.register(show(fake_az, "pg-b"), stdout=shown(srv_b), occurrences=2)
     results = {r.target.server.name: r for r in executor.run()}
@@ -660,7 +642,7 @@ def test_after_an_audit_failure_a_target_not_yet_written_stops_retrying_its_read
     cancel = threading.Event()
     options = RunOptions(wait=wait_none(), poll=wait_none(), retries=3)
     writer = TargetWrite(client, Action.REJECT, None, options, cancel=cancel, interrupt=threading.Event())
-    throttled = recorded_stderr("az-postgres-show-429.json")
+    throttled = recorded("postgres-show-429")["stderr"]
     stop_then_throttled = lambda _process: cancel.set()  # noqa: E731
     fp.register(group_list(fake_az), returncode=1, stderr=throttled, callback=stop_then_throttled)
     fp.register(show(fake_az), returncode=1, stderr=throttled)
@@ -736,6 +718,22 @@ def test_ctrl_c_during_a_verification_read_lets_that_read_decide(
         assert (result.outcome, result.error and result.error.code) == (Outcome.FAILED, "Interrupted")
         assert result.connection is not None and result.connection.provisioning_state == "Deleting"
     assert fp.call_count(show(fake_az)) == 1
+
+
+def held_until_the_run_stops(executor: Executor) -> tuple[Callable[[Any], None], Callable[[Any], None]]:
+    """Two fake-az callbacks: the first holds its az call until the run stops; the second lets
+    its own call answer only once the first is held - so that call's result stops the run
+    while the first target is in the middle of its write."""
+    held = threading.Event()
+
+    def hold(process: Any) -> None:
+        held.set()
+        assert executor.cancelled.wait(5), "the run did not stop"
+
+    def once_held(process: Any) -> None:
+        assert held.wait(5), "the held az call did not start"
+
+    return hold, once_held
 
 
 def audit_fails(result: TargetResult) -> None:

@@ -91,7 +91,7 @@ def server_list(
     session = open_session(common)
     found = read_scope(session.client, scope, read=reader())
     report_unreadable(found.unreadable)
-    columns = with_subscription(SERVER_COLUMNS) if scope.several_subscriptions else SERVER_COLUMNS
+    columns = with_subscription(SERVER_COLUMNS, scope.several_subscriptions)
     session.emit([s.to_record() for s in found.servers], columns)
     _exit_for(found)
 
@@ -141,7 +141,7 @@ def list_connections(
         found = read_scope(session.client, scope, read=reader())
     report_unreadable(found.unreadable)
     chosen = select(found.servers, wanted or None, endpoints, labels.owners)
-    columns = with_subscription(CONNECTION_COLUMNS) if scope.several_subscriptions else CONNECTION_COLUMNS
+    columns = with_subscription(CONNECTION_COLUMNS, scope.several_subscriptions)
     session.emit([_with_owner(c, labels if shows_owner else None) for c in chosen], columns)
     _exit_for(found)
 

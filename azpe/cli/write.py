@@ -354,14 +354,12 @@ def _write_command(action: Action, short: str, summary: str, epilog: str) -> Non
         )
         labels = OwnerLabels(session, own)
         asks = needs_confirmation and not (yes or dry_run)
-        # Whose endpoints (one az account list --all): for the prompt and an --owner filter
-        # (and for the dry run of a --status selection: the review before a bulk write).
-        reviews = dry_run and bool(selection.statuses)
-        shows_owner = asks or reviews or selection.endpoints.owner is not None or common.asks_owner
+        # Whose endpoints (one az account list --all): for the prompt, an --owner filter, a
+        # --query naming the owner, and every bulk write (its dry run too: the review before it).
+        bulk = bool(selection.statuses) or reads_stdin
+        shows_owner = asks or bulk or selection.endpoints.owner is not None or common.asks_owner
         audit = open_audit(audit_log, session, action.value, dry_run=dry_run)
-        bulk = bool(selection.statuses) or reads_stdin  # whose: asked for every bulk write
-        shows_owner = shows_owner or bulk
-        columns = with_subscription(RESULT_COLUMNS) if scope.several_subscriptions else RESULT_COLUMNS
+        columns = with_subscription(RESULT_COLUMNS, scope.several_subscriptions)
         reporter = RunReporter(session, audit, owners=labels if shows_owner else None, columns=columns)
         reporter.warns_own = bulk and not asks  # the prompt says it itself
         if shows_owner:
